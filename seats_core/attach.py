@@ -1,0 +1,378 @@
+"""Attach SEATS (or a baseline) to one loaded Qwen2.5-Omni thinker with hooks; restore it exactly on exit.
+
+    with Pruner(thinker, SeatsConfig.make("seats", "R10")) as pruner:
+        out = thinker.generate(**inputs, use_audio_in_video=True)
+    pruner.trace  # PruneTrace of the last prefill, in original token coordinates
+
+How it works (nothing of transformers is copied or patched globally):
+- a pre-hook on the thinker sees each call's input_ids / video grid and builds the token layout at prefill;
+- pre-hooks on the last vision block and last audio layer record Stage-I importance (a statistic only);
+- a pre-hook on every decoder layer keeps the residual stream and the layer's kwargs (RoPE cos/sin, position
+  ids, mask) on the tokens still alive; at a drop layer it first chooses which tokens survive, and prunes the
+  KV cache already written by earlier layers. Positions keep their original numbering throughout, so
+  generate() continues decoding from the original maximum position + 1.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from . import method as M
+from .config import SeatsConfig
+from .layout import AUDIO, TEXT, VIDEO, build_layout
+from .models.adapter import KW_CACHE, KW_MASK, KW_POS, KW_ROPE, OmniAdapter
+from .trace import PruneTrace
+
+# Stage kinds a drop can have (the `kind` of Drop).
+BEFORE_LLM = ("stage1", "random", "divprune", "visionzip", "uniform")
+SCORED = ("stage2", "fastv")
+WINDOW_SECONDS = 2.0  # Qwen2.5-Omni interleaves video and audio in 2-second chunks (seconds_per_chunk)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One drop point: before decoder layer `layer` (0-based; = "after layer `layer`" 1-based)."""
+
+    layer: int
+    kind: str  # stage1 | random | divprune | visionzip | uniform | stage2 | fastv | stage3
+    keep_video: float = 1.0  # fraction of the current video tokens kept (Stage I: of all video tokens)
+    keep_audio: float = 1.0
+
+
+def build_plan(cfg: SeatsConfig, num_layers: int) -> list[Drop]:
+    """The drops a method makes at a layer-averaged retention (refuses what it cannot meet, spec §5)."""
+    v, a = cfg.retention
+    m = cfg.method
+    if m == "full":
+        return []
+    if m == "random":
+        return [Drop(0, "random", v, a)]
+    if m == "divprune-om":
+        return [Drop(0, "divprune", v, a)]
+    if m == "visionzip-om":
+        return [Drop(0, "visionzip", v, a)]
+    if m in ("fastv", "fastv-om"):
+        if m == "fastv" and a < 1.0:
+            raise ValueError(
+                f"fastv prunes video tokens only, so it cannot keep {a:.2f} of the audio; use fastv-om, or ask for "
+                f"audio retention 1.0 (e.g. --retention {v},1.0)"
+            )
+        kv = M.fastv_keep_ratio(v, num_layers, cfg.fastv_layer)
+        ka = M.fastv_keep_ratio(a, num_layers, cfg.fastv_layer) if m == "fastv-om" else 1.0
+        return [Drop(cfg.fastv_layer, "fastv", kv, ka)]
+    # seats
+    drops, late = cfg.drop_layers, cfg.late_layer
+    keeps_v = M.retention_schedule(num_layers, drops, late, v, cfg.encoder_scale)
+    keeps_a = M.retention_schedule(num_layers, drops, late, a, cfg.encoder_scale)
+    plan = [Drop(0, "stage1", cfg.encoder_scale * v, cfg.encoder_scale * a)]
+    plan += [Drop(d, "stage2", kv, ka) for d, kv, ka in zip(drops, keeps_v, keeps_a)]
+    if late <= num_layers:
+        plan.append(Drop(late - 1, "stage3", 0.0, 0.0))
+    return plan
+
+
+def _count(ratio: float, n: int) -> int:
+    """Tokens kept out of n at a keep ratio: at least 1 if any exist (spec §1/§2), round half up."""
+    return 0 if n == 0 else max(1, min(n, int(ratio * n + 0.5)))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Pruner:
+    """Context manager that applies one pruning plan to every prefill of `thinker` while active."""
+
+    def __init__(
+        self,
+        thinker: torch.nn.Module,
+        config: SeatsConfig,
+        plan: list[Drop] | None = None,
+        *,
+        seconds_per_grid: float = 1.0,
+    ):
+        self.ad = OmniAdapter(thinker)
+        self.config = config.resolve(self.ad.num_layers)
+        self.plan = build_plan(self.config, self.ad.num_layers) if plan is None else list(plan)
+        self._drops = {d.layer: d for d in self.plan}
+        if len(self._drops) != len(self.plan):
+            raise ValueError("two drops at the same layer")
+        self._needs_importance = any(d.kind in ("stage1", "visionzip") for d in self.plan)
+        self._handles: list = []
+        self.trace: PruneTrace | None = None
+        self.traces: list[PruneTrace] = []
+        self.seconds_per_grid = seconds_per_grid  # temporal_patch_size / fps; 1.0 at the paper's 2 fps
+        self._prefill = False
+        self._state: dict | None = None
+        self._vision: dict = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+    def __enter__(self) -> Pruner:
+        if self._handles:
+            raise RuntimeError("this Pruner is already attached")
+        ad = self.ad
+        self._handles.append(ad.thinker.register_forward_pre_hook(self._on_call, with_kwargs=True))
+        self._handles.append(ad.thinker.register_forward_hook(self._after_call, with_kwargs=True))
+        self._handles.append(ad.visual.register_forward_pre_hook(self._on_visual, with_kwargs=True))
+        if self._needs_importance:
+            self._handles.append(
+                ad.vision_last_block.register_forward_pre_hook(self._on_vision, with_kwargs=True)
+            )
+            self._handles.append(
+                ad.audio_last_layer.register_forward_pre_hook(self._on_audio, with_kwargs=True)
+            )
+        for i, layer in enumerate(ad.layers):
+            self._handles.append(layer.register_forward_pre_hook(self._layer_hook(i), with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._prefill = False
+        self._state = None
+        self._vision = {}
+
+    # ---- thinker call ----------------------------------------------------------------------------------
+    def _on_call(self, module, args, kwargs):
+        ids = kwargs.get("input_ids")
+        cache = kwargs.get(KW_CACHE)
+        past = cache.get_seq_length() if cache is not None else 0
+        self._prefill = past == 0 and ids is not None and ids.shape[-1] > 1
+        if self._prefill:
+            if ids.shape[0] != 1:
+                raise ValueError("SEATS hooks support batch size 1 (the paper's evaluation setting)")
+            grid = kwargs.get("video_grid_thw", self._vision.get("grid"))
+            spg = kwargs.get("video_second_per_grid")
+            spg = float(spg.reshape(-1)[0]) if spg is not None else self.seconds_per_grid
+            layout = build_layout(
+                ids[0], self.ad.token_ids, grid, spg, spatial_merge_size=self.ad.spatial_merge_size
+            )
+            dev = ids.device
+            self.trace = PruneTrace.new(layout, self.ad.num_layers)
+            self._state = dict(
+                grid=grid,
+                spg=spg,
+                alive=torch.arange(layout.length, device=dev),
+                cache_alive={},
+                modality=layout.modality.to(dev),
+                window=layout.window.to(dev),
+                importance={},
+                device=dev,
+            )
+            if self._vision.get("importance") is not None:
+                st = self._state
+                st["importance"][VIDEO] = self._vision["importance"]
+                if abs(spg - self.seconds_per_grid) > 1e-6:
+                    self.trace.events.append(
+                        dict(
+                            layer=-1,
+                            stage="warning",
+                            info={"importance_window_seconds_per_grid": self.seconds_per_grid},
+                        )
+                    )
+            self._vision = {}
+        elif cache is not None and ids is not None:
+            # Decode: layer 0's cache may be shorter than the prompt; give the 2-D mask the same key length.
+            am = kwargs.get(KW_MASK)
+            n = self.ad.cache_length(cache, 0) + ids.shape[-1]
+            if isinstance(am, torch.Tensor) and am.dim() == 2 and am.shape[-1] != n:
+                if not bool(am.all()):
+                    raise ValueError("padded batches are not supported with pruning")
+                kwargs = {**kwargs, KW_MASK: am[:, -n:]}
+        return args, kwargs
+
+    def _after_call(self, module, args, kwargs, output):
+        if self._prefill and self.trace is not None:
+            self.trace.kv_bytes = self.ad.cache_bytes(getattr(output, "past_key_values", None))
+            self.traces.append(self.trace)
+        self._prefill = False
+        return output
+
+    # ---- Stage-I importance (statistics only; the encoders' outputs are untouched) ----------------------
+    # generate() may run the vision encoder before the prefill call (transformers 5.x), so the vision
+    # statistics are kept aside and picked up by the next prefill.
+    def _on_visual(self, module, args, kwargs):
+        self._vision = {
+            "grid": kwargs.get("grid_thw", args[1] if len(args) > 1 else None),
+            "importance": None,
+        }
+
+    def _on_vision(self, module, args, kwargs):
+        grid = self._vision.get("grid")
+        if grid is None or grid.shape[0] != 1:
+            return None
+        q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in window-permuted order
+        gt, gh, gw = (int(x) for x in grid[0])
+        grids_per_window = max(1, round(WINDOW_SECONDS / self.seconds_per_grid))
+        chunk = grids_per_window * gh * gw
+        imp = torch.cat(
+            [
+                M.received_attention(q[:, s : s + chunk], k[:, s : s + chunk], scale)
+                for s in range(0, q.shape[1], chunk)
+            ]
+        )  # (N,) per patch
+        unit = self.ad.spatial_merge_size**2
+        per_token = imp.view(-1, unit).mean(1)  # (N/4,) per LLM token, permuted order
+        self._vision["importance"] = per_token[self.ad.vision_raster_order(grid)]
+        return None
+
+    def _on_audio(self, module, args, kwargs):
+        st = self._state if self._prefill else None
+        if st is None:
+            return None
+        q, k, scale, cu = self.ad.audio_qk(args, kwargs)  # (H, N, d), chunk boundaries (C+1,)
+        bounds = cu.tolist()
+        imp = torch.cat(
+            [M.received_attention(q[:, s:e], k[:, s:e], scale) for s, e in zip(bounds[:-1], bounds[1:])]
+        )
+        n = (imp.numel() - 2) // 2 + 1  # tokens after the stride-2 pooling
+        st["importance"][AUDIO] = (imp[0 : 2 * n : 2] + imp[1 : 2 * n : 2]) / 2
+        return None
+
+    # ---- decoder layers ------------------------------------------------------------------------------
+    def _layer_hook(self, i: int):
+        def hook(module, args, kwargs):
+            return self._on_layer(i, args, kwargs)
+
+        return hook
+
+    def _on_layer(self, i: int, args, kwargs):
+        ad = self.ad
+        if not self._prefill:
+            mask, cache = kwargs.get(KW_MASK), kwargs.get(KW_CACHE)
+            if isinstance(mask, torch.Tensor) and mask.dim() == 4 and cache is not None:
+                n = ad.cache_length(cache, i) + mask.shape[-2]
+                if mask.shape[-1] != n:
+                    return args, {**kwargs, KW_MASK: mask[..., -n:]}
+            return None
+        st = self._state
+        hidden = ad.split_layer_call(args, kwargs)
+        if i in self._drops:
+            hidden = self._drop(self._drops[i], hidden, kwargs)
+        alive = st["alive"]
+        full = self.trace.layout.length
+        if alive.numel() != full:
+            kwargs = dict(kwargs)
+            cos, sin = kwargs[KW_ROPE]
+            kwargs[KW_ROPE] = (cos[:, alive], sin[:, alive])
+            if isinstance(kwargs.get(KW_POS), torch.Tensor):
+                kwargs[KW_POS] = kwargs[KW_POS][..., alive]
+            mask = kwargs.get(KW_MASK)
+            if isinstance(mask, torch.Tensor):
+                kwargs[KW_MASK] = mask[..., alive, :][..., alive]
+        st["cache_alive"][i] = alive
+        return ad.join_layer_call(args, kwargs, hidden)
+
+    # ---- one drop --------------------------------------------------------------------------------------
+    def _drop(self, drop: Drop, hidden: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        st, cfg, trace = self._state, self.config, self.trace
+        _sync(st["device"])
+        t0 = time.perf_counter()
+        alive = st["alive"]
+        mod, win = st["modality"][alive], st["window"][alive]  # (S_cur,)
+        keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
+        before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
+        info: dict = {}
+        if drop.kind == "stage3":
+            keep = mod == TEXT
+        elif drop.kind in BEFORE_LLM:
+            for m, ratio in ((VIDEO, drop.keep_video), (AUDIO, drop.keep_audio)):
+                rows = (mod == m).nonzero().squeeze(-1)  # (n_m,) positions in the current sequence
+                if rows.numel() == 0 or ratio >= 1.0:
+                    continue
+                kept = self._select_before_llm(drop.kind, m, ratio, hidden, rows, alive, win[rows])
+                keep[rows] = False
+                keep[rows[kept]] = True
+        else:  # scored drops inside the LLM
+            cos, sin = kwargs[KW_ROPE]
+            layer = drop.layer - 1 if cfg.score_layer == "same" else drop.layer
+            layer = max(layer, 0)
+            q, k = self.ad.query_key(layer, hidden, cos[:, alive], sin[:, alive])
+            rel = M.last_token_relevance(q, k)  # (S_cur,)
+            scores = torch.full((trace.layout.length,), float("nan"))
+            scores[alive.cpu()] = rel.float().cpu()
+            trace.relevance[drop.layer] = scores
+            nt = mod != TEXT
+            is_video = mod[nt] == VIDEO
+            if drop.kind == "stage2" and cfg.use_windows:
+                mask, info = M.allocate_budget_detailed(
+                    rel[nt], is_video, win[nt], drop.keep_video, drop.keep_audio, cfg.temperature
+                )
+            else:  # FastV: global top-k per modality
+                mask = torch.zeros(int(nt.sum()), dtype=torch.bool, device=rel.device)
+                for sel, ratio in ((is_video, drop.keep_video), (~is_video, drop.keep_audio)):
+                    idx = sel.nonzero().squeeze(-1)
+                    n_keep = idx.numel() if ratio >= 1.0 else _count(ratio, idx.numel())
+                    top = (
+                        torch.topk(rel[nt][idx].float(), n_keep, sorted=False).indices if n_keep else idx[:0]
+                    )
+                    mask[idx[top]] = True
+            keep[nt] = mask
+        hidden = hidden[:, keep]
+        new_alive = alive[keep]
+        trace.survives_to[alive[~keep].cpu()] = drop.layer
+        st["alive"] = new_alive
+        if cfg.prune_kv:
+            cache = kwargs.get(KW_CACHE)
+            for j, had in st["cache_alive"].items():
+                if cache is not None and had.numel() != new_alive.numel():
+                    self.ad.prune_cache(cache, j, torch.searchsorted(had, new_alive))
+                    st["cache_alive"][j] = new_alive
+        _sync(st["device"])
+        trace.selection_ms += (time.perf_counter() - t0) * 1e3
+        after = {
+            n: int((st["modality"][new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))
+        }
+        trace.events.append(
+            dict(
+                layer=drop.layer,
+                stage=drop.kind,
+                keep_video=drop.keep_video,
+                keep_audio=drop.keep_audio,
+                before=before,
+                after=after,
+                info=info,
+            )
+        )
+        return hidden
+
+    def _select_before_llm(self, kind, m, ratio, hidden, rows, alive, win) -> torch.Tensor:
+        """Indices into `rows` (the current tokens of modality m) that survive a before-LLM selection."""
+        cfg, st = self.config, self._state
+        feats = hidden[0, rows].float()  # (n, D) LLM-input embeddings
+        n = rows.numel()
+        if kind == "random":
+            g = torch.Generator().manual_seed(cfg.seed + m)
+            return M.random_select(n, _count(ratio, n), generator=g).to(rows.device)
+        if kind == "uniform":
+            return torch.linspace(0, n - 1, _count(ratio, n), device=rows.device).round().long().unique()
+        if kind == "divprune":
+            return M.diversity_select(feats, _count(ratio, n))
+        imp_all = st["importance"].get(m)  # (N_m,) over all tokens of modality m, in sequence order
+        imp = None
+        if imp_all is not None:
+            order = (st["modality"] == m).cumsum(0) - 1  # k-th token of modality m
+            imp = imp_all.to(feats.device)[order[alive[rows]]]
+            self.trace.importance[alive[rows].cpu()] = imp.float().cpu()
+        if kind == "stage1":
+            use = imp if cfg.use_importance else None
+            if cfg.use_windows:
+                return M.select_per_window(feats, win, ratio, importance=use)
+            return M.diversity_select(feats, _count(ratio, n), importance=use)
+        # visionzip: per window, dominant by importance + merged contextual tokens (their features are replaced)
+        if imp is None:
+            raise RuntimeError("VisionZip needs encoder importance; the encoder hooks did not run")
+        kept_all = []
+        for w in win.unique().tolist():
+            sel = (win == w).nonzero().squeeze(-1)
+            kept, merged = M.visionzip_select(
+                feats[sel], imp[sel], _count(ratio, sel.numel()), cfg.visionzip_contextual
+            )
+            hidden[0, rows[sel[kept]]] = merged.to(hidden.dtype)
+            kept_all.append(sel[kept])
+        return torch.cat(kept_all).sort().values

@@ -1,0 +1,123 @@
+"""`python -m seats_core {run,analyze,bench,eval} ...` -- bad input exits non-zero with one clear line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from .config import METHODS
+from .media import MediaError
+from .method import PRESETS
+from .models.loader import ModelLoadError
+
+# Subcommands: name -> module exposing add_arguments(parser) and main(args) -> int.
+COMMANDS = {
+    "run": (
+        "seats_core.cli",
+        "Answer a question about a clip with or without pruning; print and save the trace",
+    ),
+    "analyze": (
+        "seats_core.analysis",
+        "Layer-wise dependency analysis: attention shares and knockout curves",
+    ),
+    "bench": ("seats_core.bench", "Benchmark full vs SEATS vs baselines at real model shapes"),
+    "eval": ("seats_core.evaluate", "Accuracy retention on audio-visual QA benchmarks"),
+}
+USER_ERRORS = (MediaError, ModelLoadError, ValueError, FileNotFoundError)
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="mini", help="'mini' (built-in, offline), a hub id or a local folder")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention implementation")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("clip", help="video file with sound (mp4, webm, mov, ...)")
+    p.add_argument("--question", required=True)
+    add_model_arguments(p)
+    p.add_argument("--method", default="seats", choices=METHODS)
+    p.add_argument(
+        "--retention",
+        default="R10",
+        help=f"preset ({', '.join(PRESETS)}) or 'V,A' layer-averaged keep fractions",
+    )
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.add_argument("--json", dest="json_out", default=None, help="write the full run trace here")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .config import SeatsConfig
+    from .pipeline import Engine
+
+    config = SeatsConfig.make(
+        args.method, args.retention, seed=args.seed
+    )  # refuses bad settings before loading
+    if args.max_new_tokens < 1:
+        raise ValueError("--max-new-tokens must be at least 1")
+    if not Path(args.clip).exists():
+        raise MediaError(f"{args.clip}: not found")
+    engine = Engine(args.model, device=args.device, attn=args.attn)
+    prep = engine.prepare(args.clip, args.question)
+    result = engine.run(prep, config, max_new_tokens=args.max_new_tokens)
+    print(summary(result))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1))
+        print(f"trace written to {args.json_out}")
+    return 0
+
+
+def summary(r: dict) -> str:
+    f, t, ret = r["flops"], r["timing_ms"], r["retention_measured"]
+    ratio = f["prefill_full"] / f["prefill"] if f["prefill"] else float("nan")
+    return "\n".join(
+        [
+            f"answer: {r['answer']}",
+            f"{r['method']} at retention {tuple(r['retention'])} on {r['model']} ({r['num_layers']} layers, {r['device']})",
+            f"kept (layer-averaged): video {ret['video']}, audio {ret['audio']}, overall {ret['overall']}",
+            f"LLM prefill: {f['prefill'] / 1e12:.4f} TFLOPs vs {f['prefill_full'] / 1e12:.4f} full ({ratio:.2f}x fewer)",
+            f"time: first token {t['first_token']:.1f} ms, LLM prefill {t['llm_prefill']:.1f} ms "
+            f"(selection {t['selection']:.1f} ms), generate {t['generate_total']:.1f} ms",
+        ]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m seats_core", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(p)
+        p.set_defaults(_main=mod.main)
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._main(args) or 0)
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 -- no tracebacks for users; --debug shows them
+        if args.debug:
+            raise
+        print(
+            f"internal error ({type(e).__name__}): {e} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,84 @@
+"""SeatsConfig: every setting of a pruning run, frozen, validated and serialisable (saved beside each result)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from .method import PRESETS, default_drop_layers, parse_retention
+
+METHODS = ("full", "seats", "random", "fastv", "fastv-om", "divprune-om", "visionzip-om")
+
+
+@dataclass(frozen=True)
+class SeatsConfig:
+    """Settings of one run. Paper defaults (SEATS_SPEC.md); depth-dependent fields resolve against the model.
+
+    retention: layer-averaged keep fraction of (video, audio) tokens over all decoder layers (spec §0).
+    drop_layers: Stage-II drop points, 1-based "after layer d"; None = paper's (7B: 16/18/20) or depth-scaled.
+    late_layer: 1-based first text-only layer (Stage III); None = paper's (7B: 24) or depth-scaled.
+    """
+
+    method: str = "seats"
+    retention: tuple[float, float] = PRESETS["R10"]
+    encoder_scale: float = 1.4  # lambda, Stage I keeps lambda*R entering the LLM (spec §1)
+    drop_layers: tuple[int, ...] | None = None
+    late_layer: int | None = None
+    temperature: float = 0.1  # T of the window weights (spec §2)
+    score_layer: str = "same"  # "same": re-apply the layer that just ran (authors'); "next": next layer's q/k
+    use_importance: bool = True  # Stage I: weight diversity by encoder attention (False = plain max-min)
+    use_windows: bool = True  # Stage I/II per 2-second window (False = global per modality)
+    prune_kv: bool = True  # drop the KV entries of dropped tokens in earlier layers too
+    fastv_layer: int = 2  # FastV: one drop after this layer (1-based)
+    visionzip_contextual: float = 0.05  # VisionZip: fraction of contextual (merged) tokens per window
+    seed: int = 0  # random baseline
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        v, a = self.retention
+        if not (0 < v <= 1 and 0 < a <= 1):
+            raise ValueError(f"retention must be in (0, 1] per modality, got {self.retention}")
+        if self.score_layer not in ("same", "next"):
+            raise ValueError(f"score_layer must be 'same' or 'next', got {self.score_layer!r}")
+        if not self.encoder_scale >= 1:
+            raise ValueError(f"encoder_scale must be >= 1, got {self.encoder_scale}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.visionzip_contextual < 1:
+            raise ValueError(f"visionzip_contextual must be in [0, 1), got {self.visionzip_contextual}")
+
+    @classmethod
+    def make(cls, method: str = "seats", retention: str | tuple[float, float] = "R10", **kw) -> SeatsConfig:
+        """Build from CLI-style values: retention as 'R10' or 'V,A' or a pair."""
+        pair = (
+            parse_retention(retention) if isinstance(retention, str) else tuple(float(x) for x in retention)
+        )
+        return cls(method=method, retention=pair, **kw)
+
+    def resolve(self, num_layers: int) -> SeatsConfig:
+        """Fill depth-dependent fields for a model with `num_layers` decoder layers."""
+        drops, late, derived = default_drop_layers(num_layers)
+        extra = dict(self.extra)
+        if self.drop_layers is None or self.late_layer is None:
+            extra["drop_layers_derived_from_depth"] = derived
+        return replace(
+            self,
+            drop_layers=tuple(self.drop_layers) if self.drop_layers is not None else tuple(drops),
+            late_layer=self.late_layer if self.late_layer is not None else late,
+            extra=extra,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["retention"] = list(self.retention)
+        d["drop_layers"] = list(self.drop_layers) if self.drop_layers is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SeatsConfig:
+        d = dict(d)
+        d["retention"] = tuple(d["retention"])
+        if d.get("drop_layers") is not None:
+            d["drop_layers"] = tuple(d["drop_layers"])
+        return cls(**d)

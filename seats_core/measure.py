@@ -1,0 +1,90 @@
+"""Stage timings inside one generate(): encoders, LLM prefill, first token, decode -- synchronised on CUDA."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import torch
+
+from .models.adapter import OmniAdapter
+
+
+def sync(device: torch.device | str | None) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StageTimer:
+    """Hooks that time the vision encoder, the audio encoder and the LLM prefill, plus time-to-first-token.
+
+    Call `start()` right before generate(): `first_token` is measured from there to the end of the prefill call
+    (generate() may run the vision encoder before that call). Decode is the remainder of generate().
+    """
+
+    def __init__(self, adapter: OmniAdapter):
+        self.ad = adapter
+        self.device = next(adapter.thinker.parameters()).device
+        self.ms: dict[str, float] = defaultdict(float)
+        self._t0: dict[str, float] = {}
+        self._handles: list = []
+        self._in_prefill = False
+        self._start = 0.0
+
+    def _pair(self, module, name: str, is_prefill):
+        def pre(mod, args, kwargs):
+            if is_prefill(args, kwargs):
+                sync(self.device)
+                self._t0[name] = time.perf_counter()
+
+        def post(mod, args, kwargs, out):
+            if name in self._t0:
+                sync(self.device)
+                self.ms[name] += (time.perf_counter() - self._t0.pop(name)) * 1e3
+
+        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        self._handles.append(module.register_forward_hook(post, with_kwargs=True))
+
+    def __enter__(self) -> StageTimer:
+        always = lambda a, k: True  # noqa: E731
+
+        def prefill_call(a, k):
+            ids = k.get("input_ids")
+            cache = k.get("past_key_values")
+            return ids is not None and ids.shape[-1] > 1 and (cache is None or cache.get_seq_length() == 0)
+
+        def prefill_llm(a, k):
+            emb = k.get("inputs_embeds")
+            return emb is not None and emb.shape[1] > 1
+
+        self._pair(self.ad.visual, "vision_encoder", always)
+        self._pair(self.ad.audio_tower, "audio_encoder", always)
+        self._pair(self.ad.text_model, "llm_prefill", prefill_llm)
+
+        def call_starts(mod, args, kwargs):
+            self._in_prefill = prefill_call(args, kwargs)
+
+        def first_token(mod, args, kwargs, out):
+            if self._in_prefill and "first_token" not in self.ms:
+                sync(self.device)
+                self.ms["first_token"] = (time.perf_counter() - self._start) * 1e3
+
+        self._handles.append(self.ad.thinker.register_forward_pre_hook(call_starts, with_kwargs=True))
+        self._handles.append(self.ad.thinker.register_forward_hook(first_token, with_kwargs=True))
+        return self
+
+    def start(self) -> None:
+        sync(self.device)
+        self._start = time.perf_counter()
+        self.ms.pop("first_token", None)
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+def peak_memory_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return None

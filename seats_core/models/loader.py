@@ -1,0 +1,94 @@
+"""Load a thinker + processor: the built-in miniature ("mini") or a real Qwen2.5-Omni checkpoint (hub id or path)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+MINI = "mini"
+KNOWN_REAL = ("Qwen/Qwen2.5-Omni-3B", "Qwen/Qwen2.5-Omni-7B")
+MINI_SYSTEM_PROMPT = "You are a helpful assistant."
+# The system prompt Qwen2.5-Omni was trained with (its model card asks for it verbatim).
+QWEN_SYSTEM_PROMPT = (
+    "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving auditory "
+    "and visual inputs, as well as generating text and speech."
+)
+
+
+class ModelLoadError(RuntimeError):
+    """One line: what could not be loaded, why, and the offline alternative."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    thinker: torch.nn.Module
+    processor: object
+    system_prompt: str
+    is_mini: bool
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.thinker.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.thinker.parameters()).dtype
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(
+    name: str = MINI,
+    *,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    attn_implementation: str = "sdpa",
+) -> LoadedModel:
+    """Load `name` ("mini", a hub id like Qwen/Qwen2.5-Omni-7B, or a local folder) -- thinker only."""
+    device = device or default_device()
+    if name == MINI:
+        from .mini import build_model
+
+        thinker, processor = build_model(attn_implementation=attn_implementation)
+        return LoadedModel(MINI, thinker.to(device), processor, MINI_SYSTEM_PROMPT, True)
+    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    local = Path(name).expanduser()
+    if not local.exists() and ("/" not in name or name.startswith((".", "/", "~"))):
+        raise ModelLoadError(
+            f"unknown model {name!r}: not 'mini', not an existing local folder, and not a hub id like "
+            f"{KNOWN_REAL[1]} (use --model mini for the built-in miniature)"
+        )
+    from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerForConditionalGeneration
+
+    source = str(local) if local.exists() else name
+    try:
+        processor = Qwen2_5OmniProcessor.from_pretrained(source)
+        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+            source, dtype=dtype, attn_implementation=attn_implementation
+        )
+    except Exception as e:  # noqa: BLE001 -- every failure becomes one clear line
+        raise ModelLoadError(_explain(name, e)) from e
+    return LoadedModel(name, thinker.to(device).eval(), processor, QWEN_SYSTEM_PROMPT, False)
+
+
+def _explain(name: str, e: Exception) -> str:
+    text = f"{type(e).__name__}: {e}".lower()
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    if (
+        any(s in text for s in ("connection", "resolve", "offline", "timed out", "max retries", "network"))
+        or offline
+    ):
+        return (
+            f"cannot download {name!r}: the Hugging Face hub is unreachable from this machine and the model is not "
+            "in the local cache; run with --model mini (the built-in offline miniature) or pass a local folder"
+        )
+    if any(s in text for s in ("not found", "404", "repository", "does not appear", "is not a valid model")):
+        return f"unknown model {name!r}: no such Qwen2.5-Omni checkpoint on the hub or on disk (try --model mini)"
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"could not load {name!r} as a Qwen2.5-Omni thinker: {first}"

@@ -1,0 +1,213 @@
+"""One clip, one question, one method: decode -> processor -> generate with hooks -> a JSON-ready result.
+
+The result dict is the contract shared by the CLI (`--json`), the explorer and the evaluation harness.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .attach import Pruner
+from .config import SeatsConfig
+from .flops import CONVENTION, LLMDims, prefill_flops
+from .layout import MODALITY_NAMES, TEXT
+from .measure import StageTimer, peak_memory_bytes, sync
+from .media import Clip, MediaConfig, load_clip
+from .models.adapter import OmniAdapter
+from .models.loader import LoadedModel, load_model
+
+MAX_QUESTION_CHARS = 2000
+
+
+class InputError(ValueError):
+    """Bad request (empty question, ...): one clear line for the user."""
+
+
+@dataclass
+class Prepared:
+    """A decoded clip and the processor's tensors for one question (reusable across methods)."""
+
+    clip: Clip
+    question: str
+    inputs: dict
+    decode_ms: float
+    processor_ms: float
+
+
+def _json_num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+class Engine:
+    """A loaded model plus everything needed to run clips through it with or without pruning."""
+
+    def __init__(self, model: str | LoadedModel = "mini", *, device: str | None = None, attn: str = "sdpa"):
+        self.model = (
+            model
+            if isinstance(model, LoadedModel)
+            else load_model(model, device=device, attn_implementation=attn)
+        )
+        self.adapter = OmniAdapter(self.model.thinker)
+        self.dims = LLMDims.from_config(self.adapter.text_config)
+
+    @property
+    def num_layers(self) -> int:
+        return self.adapter.num_layers
+
+    def prompt(self, question: str) -> str:
+        msgs = [
+            {"role": "system", "content": [{"type": "text", "text": self.model.system_prompt}]},
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]},
+        ]
+        return self.model.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+
+    def prepare(self, clip: str | Clip, question: str, media: MediaConfig | None = None) -> Prepared:
+        question = (question or "").strip()
+        if not question:
+            raise InputError("the question is empty: ask something about the clip")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(
+                f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}"
+            )
+        t0 = time.perf_counter()
+        if not isinstance(clip, Clip):
+            clip = load_clip(clip, media or MediaConfig())
+        t1 = time.perf_counter()
+        inputs = OmniAdapter.processor_inputs(
+            self.model.processor, self.prompt(question), clip.frames, clip.fps, clip.audio, clip.sample_rate
+        )
+        t2 = time.perf_counter()
+        inputs = {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        for k in ("pixel_values_videos", "input_features"):
+            if k in inputs:
+                inputs[k] = inputs[k].to(self.model.dtype)
+        return Prepared(clip, question, inputs, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    @torch.inference_mode()
+    def run(self, prep: Prepared, config: SeatsConfig, *, max_new_tokens: int = 16) -> dict:
+        """Generate an answer under `config` and return the run's JSON-ready result."""
+        thinker, device = self.model.thinker, self.model.device
+        gen_kwargs = dict(
+            **prep.inputs,
+            **OmniAdapter.generate_kwargs(prep.clip.has_audio),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+        )
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        pruner = Pruner(
+            thinker, config, seconds_per_grid=float(prep.inputs["video_second_per_grid"].reshape(-1)[0])
+        )
+        with pruner, StageTimer(self.adapter) as timer:
+            timer.start()
+            t0 = timer._start
+            out = thinker.generate(**gen_kwargs)
+            sync(device)
+            total_ms = (time.perf_counter() - t0) * 1e3
+        trace = pruner.trace
+        prompt_len = prep.inputs["input_ids"].shape[-1]
+        new = out[0, prompt_len:]
+        answer = self.model.processor.batch_decode(new[None], skip_special_tokens=True)[0].strip()
+        n_new = int(new.numel())
+        decode_ms = max(total_ms - timer.ms["first_token"], 0.0)
+        layers = trace.layer_counts()
+        tokens_full = [prompt_len] * self.num_layers
+        timing = {
+            "media_decode": round(prep.decode_ms, 3),
+            "processor": round(prep.processor_ms, 3),
+            "vision_encoder": round(timer.ms["vision_encoder"], 3),
+            "audio_encoder": round(timer.ms["audio_encoder"], 3),
+            "selection": round(trace.selection_ms, 3),
+            "llm_prefill": round(timer.ms["llm_prefill"], 3),
+            "first_token": round(timer.ms["first_token"], 3),
+            "decode": round(decode_ms, 3),
+            "decode_tokens_per_s": round((n_new - 1) / (decode_ms / 1e3), 3)
+            if n_new > 1 and decode_ms > 0
+            else None,
+            "generate_total": round(total_ms, 3),
+            "repeats": 1,
+        }
+        return {
+            "answer": answer,
+            "model": self.model.name,
+            "method": config.method,
+            "retention": list(config.retention),
+            "config": pruner.config.to_dict(),
+            "plan": [d.__dict__ for d in pruner.plan],
+            "num_layers": self.num_layers,
+            "question": prep.question,
+            "clip": clip_summary(prep.clip),
+            "prompt_tokens": int(prompt_len),
+            "new_tokens": n_new,
+            "tokens": token_records(trace),
+            "layers": layers,
+            "events": trace.events,
+            "relevance": {
+                str(k): [_json_num(x) for x in v[trace.layout.nontext].tolist()]
+                for k, v in trace.relevance.items()
+            },
+            "retention_measured": {k: _json_num(v) for k, v in trace.retention().items()},
+            "flops": {
+                "prefill": prefill_flops(self.dims, trace.tokens_per_layer()),
+                "prefill_full": prefill_flops(self.dims, tokens_full),
+                "convention": CONVENTION,
+            },
+            "kv_cache_bytes": trace.kv_bytes,
+            "timing_ms": timing,
+            "peak_memory_bytes": peak_memory_bytes(device),
+            "device": describe_device(device),
+        }
+
+
+def token_records(trace) -> list[dict]:
+    """One record per non-text token, in prompt order, in original coordinates."""
+    lay = trace.layout
+    idx = lay.nontext.nonzero().squeeze(-1).tolist()
+    out = []
+    for i in idx:
+        m = int(lay.modality[i])
+        video = MODALITY_NAMES[m] == "video"
+        out.append(
+            {
+                "index": i,
+                "modality": MODALITY_NAMES[m],
+                "window": int(lay.window[i]),
+                "t": int(lay.t[i]) if video else None,
+                "row": int(lay.row[i]) if video else None,
+                "col": int(lay.col[i]) if video else None,
+                "audio_index": None if video else int(lay.audio_index[i]),
+                "start_s": round(float(lay.start_s[i]), 4),
+                "end_s": round(float(lay.end_s[i]), 4),
+                "survives_to": int(trace.survives_to[i]),
+                "importance": _json_num(float(trace.importance[i])),
+            }
+        )
+    assert all(int(lay.modality[i]) != TEXT for i in idx)
+    return out
+
+
+def clip_summary(clip: Clip) -> dict:
+    T, H, W = clip.frames.shape[:3]
+    return {
+        "path": str(clip.path),
+        "duration_s": round(clip.duration, 4),
+        "frames": int(T),
+        "frame_size": [int(W), int(H)],
+        "fps": round(clip.fps, 4),
+        "has_audio": clip.has_audio,
+        "source_size": list(clip.source_size),
+        "source_fps": round(clip.source_fps, 4),
+    }
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"

@@ -1,0 +1,62 @@
+"""Shared session fixtures: synthetic clips with real pictures and sound, and files a loader must reject.
+
+Path fixtures are str. `scene_av`, `scene_silent`, `scene_short_av` (and `scenes`, keyed by clip fixture name)
+are the scene dicts synth rendered, so tests can compare decoded frames and audio against what was drawn.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from seats_core import synth
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def scene_av(media_dir) -> dict:
+    return synth.make_demo_clip(media_dir / "clip_av.mp4", seconds=10, size=(320, 240), fps=10, seed=0)
+
+
+@pytest.fixture(scope="session")
+def scene_silent(media_dir) -> dict:
+    return synth.make_demo_clip(media_dir / "clip_silent.mp4", seconds=6, with_audio=False, seed=1)
+
+
+@pytest.fixture(scope="session")
+def scene_short_av(media_dir) -> dict:
+    return synth.make_demo_clip(media_dir / "clip_short_av.mp4", seconds=4, seed=2)
+
+
+@pytest.fixture(scope="session")
+def scenes(scene_av, scene_silent, scene_short_av) -> dict[str, dict]:
+    """Scene dicts (what synth rendered) keyed by clip fixture name."""
+    return {"clip_av": scene_av, "clip_silent": scene_silent, "clip_short_av": scene_short_av}
+
+
+@pytest.fixture(scope="session")
+def clip_av(scene_av) -> str:
+    """10 s, 320x240, 10 fps, H.264 + AAC: moving coloured shapes and three tones."""
+    return scene_av["path"]
+
+
+@pytest.fixture(scope="session")
+def clip_silent(scene_silent) -> str:
+    """6 s, 320x240, 10 fps video with no audio stream."""
+    return scene_silent["path"]
+
+
+@pytest.fixture(scope="session")
+def clip_short_av(scene_short_av) -> str:
+    """4 s, 320x240, 10 fps, with audio."""
+    return scene_short_av["path"]
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory) -> dict[str, str]:
+    """name -> path: corrupt, truncated, empty, text, audio_only, missing (see synth.make_bad_files)."""
+    files = synth.make_bad_files(tmp_path_factory.mktemp("bad_media"))
+    return {name: str(path) for name, path in files.items()}
