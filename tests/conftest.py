@@ -60,3 +60,19 @@ def bad_files(tmp_path_factory) -> dict[str, str]:
     """name -> path: corrupt, truncated, empty, text, audio_only, missing (see synth.make_bad_files)."""
     files = synth.make_bad_files(tmp_path_factory.mktemp("bad_media"))
     return {name: str(path) for name, path in files.items()}
+
+
+def pytest_collection_modifyitems(config, items):
+    """GPU and real-weight tests are skipped here, never faked: they need a CUDA device / a cached checkpoint."""
+    import torch
+
+    from seats_core.models.loader import _in_hf_cache
+
+    has_weights = _in_hf_cache("Qwen/Qwen2.5-Omni-3B")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+        if "weights" in item.keywords and not has_weights:
+            item.add_marker(
+                pytest.mark.skip(reason="needs Qwen/Qwen2.5-Omni-3B in the local Hugging Face cache")
+            )

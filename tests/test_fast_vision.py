@@ -145,3 +145,12 @@ def test_cuda_bf16_close_to_stock():
         with fast_vision(visual):
             out = visual(pixels, grid_thw=grid).pooler_output.float()
     assert _rel(ref, out) <= BF16_REL_TOL
+
+
+def test_bench_cli_smoke(capsys):
+    """The benchmark CLI runs end to end on the miniature (a smoke test, not a timing claim)."""
+    from seats_core.bench_encoder import main
+
+    res = main(["--shape", "mini", "--seconds", "2", "--side", "56", "--repeats", "1", "--warmup", "0"])
+    assert res["max_rel_diff"] <= REL_TOL
+    assert "speedup" in capsys.readouterr().out

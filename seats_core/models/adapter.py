@@ -6,6 +6,8 @@ A transformers upgrade that moves any of these touches this file only. Unknown l
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import transformers
 
@@ -105,6 +107,74 @@ class OmniAdapter:
         q = apply_rope(q, cos[:, -1:].unsqueeze(1), sin[:, -1:].unsqueeze(1))
         k = apply_rope(k, cos.unsqueeze(1), sin.unsqueeze(1))
         return q[0, :, 0], k[0]
+
+    def query_key_rows(
+        self, layer_idx: int, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Queries of a few rows and keys of all positions of layer `layer_idx`, recomputed from its input.
+
+        hidden (1, S, D) is the layer's input (before its input norm); cos/sin (1, S, d); rows (R,) long.
+        Returns q (H, R, d) and k (H, S, d) after M-RoPE, with the KV heads repeated as the layer's attention
+        does (query head h reads KV head h // (H / H_kv)), and the layer's softmax scale.
+        """
+        layer = self.layers[layer_idx]
+        attn = layer.self_attn
+        hd = attn.head_dim
+        x = layer.input_layernorm(hidden)  # (1, S, D)
+        S, R = x.shape[1], rows.numel()
+        q = attn.q_proj(x[:, rows]).view(1, R, -1, hd).transpose(1, 2)  # (1, H, R, d)
+        k = attn.k_proj(x).view(1, S, -1, hd).transpose(1, 2)  # (1, H_kv, S, d)
+        q = apply_rope(q, cos[:, rows].unsqueeze(1), sin[:, rows].unsqueeze(1))
+        k = apply_rope(k, cos.unsqueeze(1), sin.unsqueeze(1))
+        k = k[0].repeat_interleave(q.shape[1] // k.shape[1], dim=0)  # (H, S, d)
+        return q[0], k, attn.scaling
+
+    def run_layers(
+        self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int, stop: int | None = None
+    ) -> torch.Tensor:
+        """Run decoder layers start..stop-1 on `hidden` (1, S, D) alone: causal among these S tokens, no cache.
+
+        cos/sin (1, S, d) are the RoPE tables of exactly these tokens (rows of the full prompt's tables, so
+        kept tokens keep their original positions). SDPA / flash use their causal path (mask None); eager gets
+        an explicit additive causal mask. Returns the last layer's output (1, S, D), before the final norm.
+        """
+        S = hidden.shape[1]
+        mask = None
+        if self.attn_implementation == "eager":
+            blocked = torch.ones(S, S, dtype=torch.bool, device=hidden.device).triu(1)  # (S, S) future keys
+            mask = torch.zeros(1, 1, S, S, dtype=hidden.dtype, device=hidden.device)
+            mask = mask.masked_fill(blocked, torch.finfo(hidden.dtype).min)
+        for layer in self.layers[start:stop]:
+            hidden = layer(
+                hidden, **{KW_MASK: mask, KW_ROPE: (cos, sin), KW_POS: None, KW_CACHE: None}, use_cache=False
+            )
+        return hidden
+
+    def last_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final norm + LM head on the last position of a last-layer output (1, S, D) -> logits (V,)."""
+        return self.thinker.lm_head(self.text_model.norm(hidden[:, -1:]))[0, 0]
+
+    @contextlib.contextmanager
+    def last_position_logits(self):
+        """While active, the thinker's LM head sees only the last position (logits (B, 1, V)), like
+        `logits_to_keep=1`: a prefill forward then costs D*V for the head instead of S*D*V."""
+        handle = self.thinker.lm_head.register_forward_pre_hook(lambda module, args: (args[0][:, -1:],))
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    @property
+    def media_delimiter_ids(self) -> tuple[int, ...]:
+        """Ids of the text-modality markers around a media block (vision/audio bos and eos)."""
+        c = self.config
+        names = ("vision_start_token_id", "vision_end_token_id", "audio_start_token_id", "audio_end_token_id")
+        return tuple(int(getattr(c, n)) for n in names if getattr(c, n, None) is not None)
+
+    def audio_output_length(self, mel_frames: int) -> int:
+        """Audio tokens the audio encoder makes from `mel_frames` feature frames (conv stride 2, then pool 2)."""
+        _, out = self.audio_tower._get_feat_extract_output_lengths(torch.tensor([mel_frames]))
+        return int(out[0])
 
     # ---- KV cache ---------------------------------------------------------------------------------------
     @staticmethod

@@ -25,7 +25,7 @@ encoder; `handle.remove()` / leaving `with fast_vision(visual):` deletes all of 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -99,9 +99,9 @@ def batched_chunk_attention(
 
 def _to_device(tensors: list[torch.Tensor | None], device: torch.device) -> list[torch.Tensor | None]:
     """Move small CPU integer/bool tensors to `device` in one copy (pinned, non-blocking on CUDA)."""
-    if device.type == "cpu":
-        return tensors
     present = [t for t in tensors if t is not None]
+    if device.type == "cpu" or not present:
+        return tensors
     flat = torch.cat([t.reshape(-1).to(torch.long) for t in present])
     if device.type == "cuda":
         flat = flat.pin_memory()
@@ -111,7 +111,7 @@ def _to_device(tensors: list[torch.Tensor | None], device: torch.device) -> list
 
 
 def _plan_tensors(plan: ChunkPlan) -> list[torch.Tensor | None]:
-    return [getattr(plan, f.name) for f in fields(plan) if f.name not in ("num_chunks", "max_len")]
+    return [plan.gather, plan.keep, plan.key_mask]
 
 
 def _with_tensors(plan: ChunkPlan, tensors: list[torch.Tensor | None]) -> ChunkPlan:

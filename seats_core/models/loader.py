@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 
+HUB_PROBE_TIMEOUT_S = 3.0
 MINI = "mini"
 KNOWN_REAL = ("Qwen/Qwen2.5-Omni-3B", "Qwen/Qwen2.5-Omni-7B")
 MINI_SYSTEM_PROMPT = "You are a helpful assistant."
@@ -67,14 +70,42 @@ def load_model(
     from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerForConditionalGeneration
 
     source = str(local) if local.exists() else name
+    local_only = local.exists() or _in_hf_cache(name)
+    if not local_only and not hub_reachable():
+        raise ModelLoadError(
+            f"cannot download {name!r}: the Hugging Face hub is unreachable from this machine and the model is not "
+            "in the local cache; run with --model mini (the built-in offline miniature) or pass a local folder"
+        )
     try:
-        processor = Qwen2_5OmniProcessor.from_pretrained(source)
+        processor = Qwen2_5OmniProcessor.from_pretrained(source, local_files_only=local_only)
         thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
-            source, dtype=dtype, attn_implementation=attn_implementation
+            source, dtype=dtype, attn_implementation=attn_implementation, local_files_only=local_only
         )
     except Exception as e:  # noqa: BLE001 -- every failure becomes one clear line
         raise ModelLoadError(_explain(name, e)) from e
     return LoadedModel(name, thinker.to(device).eval(), processor, QWEN_SYSTEM_PROMPT, False)
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Fast check (one TCP connect) so an offline machine fails in seconds, not after minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(repo_id, "config.json")
+        return isinstance(hit, str)
+    except Exception:  # noqa: BLE001 -- a malformed id is simply "not cached"
+        return False
 
 
 def _explain(name: str, e: Exception) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 MINI_DIR = Path(__file__).resolve().parents[2] / "assets" / "mini"
+METADATA_FILE = "training.json"  # recipe, seed, data sizes, accuracy and media budget of the shipped weights
 
 # Special tokens in the order of the real Qwen2.5-Omni vocabulary (their ids differ: they follow the tiny BPE).
 SPECIAL_TOKENS = [
@@ -50,7 +51,15 @@ _CORPUS_WORDS = (
     "during while screen frame clip scene answer option options question yes no one two three four five "
     "six seven eight nine ten how many count number time seconds begin end start middle which way direction "
     "you are a helpful assistant watch listen carefully choose the best letter A B C D E "
-    "system user assistant"
+    "system user assistant "
+    "what colour is the shape on screen when the high tone sounds "
+    "what colour is the shape on screen during the first second third tone "
+    "which way does the shape move when the low tone sounds "
+    "which way does the shape move during the first second third tone "
+    "how many tones are there how many high tones are there zero "
+    "what colour is the circle which way does the red green blue yellow shape move "
+    "(A) red (B) green (C) blue (D) yellow (A) left (B) right (C) up (D) down "
+    "(A) one (B) two (C) three (D) four (A) zero (B) one (C) two (D) three"
 ).split()
 
 
@@ -119,12 +128,24 @@ def build_processor(tokenizer=None):
     )
 
 
-def build_config(tokenizer, *, hidden_size: int = 64, vision_hidden: int = 32, audio_d_model: int = 32):
-    """Qwen2.5-Omni-7B's depth and token layout with tiny widths. Token ids come from the tokenizer."""
+def build_config(
+    tokenizer,
+    *,
+    hidden_size: int = 64,
+    vision_hidden: int = 64,
+    audio_d_model: int = 64,
+    heads: int = 2,
+    kv_heads: int = 1,
+    mlp_ratio: int = 3,
+):
+    """Qwen2.5-Omni-7B's depth and token layout with tiny widths. Token ids come from the tokenizer.
+
+    Defaults are the shipped trained miniature's (head_dim 32 so the temporal M-RoPE section has 4 frequencies;
+    grouped-query attention with 2 query heads per KV head, as in the 7B).
+    """
     from transformers import Qwen2_5OmniThinkerConfig
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    heads, kv_heads = 4, 2
     head_dim = hidden_size // heads
     # M-RoPE sections (t, h, w) over head_dim/2 frequencies, in the 7B's proportions 16:24:24.
     half = head_dim // 2
@@ -134,7 +155,7 @@ def build_config(tokenizer, *, hidden_size: int = 64, vision_hidden: int = 32, a
         text_config=dict(
             vocab_size=len(tokenizer),
             hidden_size=hidden_size,
-            intermediate_size=2 * hidden_size,
+            intermediate_size=mlp_ratio * hidden_size,
             num_hidden_layers=28,
             num_attention_heads=heads,
             num_key_value_heads=kv_heads,
@@ -200,6 +221,21 @@ def build_model(seed: int = 0, attn_implementation: str = "sdpa"):
         model = Qwen2_5OmniThinkerForConditionalGeneration(config)
     model.to(torch.float32)
     return model.eval(), build_processor(tokenizer)
+
+
+def metadata() -> dict:
+    """The shipped miniature's training record (recipe, seed, data sizes, accuracy, media budget), or {}."""
+    path = MINI_DIR / METADATA_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def media_budget() -> dict:
+    """MediaConfig fields the miniature was trained with (e.g. min_pixels/max_pixels), or {} for the defaults.
+
+    Pass them as `MediaConfig(**media_budget())` when decoding clips for the mini: it saw 112 x 112 frames
+    (16 tokens per temporal grid), not the 7B's 128-144 tokens per grid.
+    """
+    return dict(metadata().get("media", {}))
 
 
 def _load_or_build_tokenizer():

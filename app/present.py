@@ -1,0 +1,262 @@
+"""Text and layer renderings of the explorer's view data: answer cards, counts, speed and dependency notes, the
+frame/audio overlays of one layer, and the export files. Plain functions of JSON-ready data (no model).
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from seats_core.media import FACTOR, Clip, MediaConfig, MediaError, load_clip
+
+from . import examples, plots, render, report
+from . import view as V
+
+CLIP_CACHE_SIZE = 4  # decoded clips kept for scrubbing (a few sessions at once)
+EXPORT_TTL_S = 3600  # export files older than this are deleted when new ones are written
+EXPORT_ROOT = Path(tempfile.gettempdir()) / "seats_explorer" / f"exports-{os.getpid()}"
+FUSION_KL_FRACTION = 0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
+RUN_TITLES = {"full": "Full model", "method": "Pruned", "baseline": "Baseline"}
+
+_clips: OrderedDict[tuple, Clip] = OrderedDict()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Clips for the overlays
+
+
+def allowed_roots() -> list[Path]:
+    """Folders a clip path in (client-held) view data may point into: the examples and the temp folders."""
+    roots = [examples.EXAMPLES_DIR, Path(tempfile.gettempdir())]
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
+    return [r.resolve() for r in roots]
+
+
+def clip_for(path: str, media: MediaConfig) -> Clip:
+    """Decode `path` once and keep it (LRU) so that scrubbing layers re-renders without decoding again."""
+    p = Path(path).resolve()
+    if not any(p.is_relative_to(r) for r in allowed_roots()):
+        raise MediaError(f"{p.name}: not a clip this app decoded")
+    stat = p.stat() if p.exists() else None
+    key = (str(p), stat.st_mtime if stat else None, stat.st_size if stat else None)
+    if key in _clips:
+        _clips.move_to_end(key)
+        return _clips[key]
+    clip = load_clip(p, media)
+    _clips[key] = clip
+    while len(_clips) > CLIP_CACHE_SIZE:
+        _clips.popitem(last=False)
+    return clip
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One layer of one run
+
+
+def layer_images(view: dict, key: str, layer: int, audio_mode: str, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+    """(frame grid, audio strip) images of run `key` at explorer layer `layer`."""
+    run = view["runs"][key]
+    alive = V.alive_at(run, layer)  # (N,)
+    score, what = V.scores_at(run, layer)
+    cols = run["cols"]
+    out = []
+    for mod in ("video", "audio"):
+        sel = V.modality_mask(run, mod)
+        out.append((sel, render.rank_normalise(score[sel], alive[sel])))
+    (vsel, vscore), (asel, ascore) = out
+    t = np.asarray([x for x, s in zip(cols["t"], vsel) if s], np.int64)
+    start = np.asarray(cols["start_s"], np.float64)
+    end = np.asarray(cols["end_s"], np.float64)
+    captions = [
+        f"{start[vsel][t == g].min():.1f}-{end[vsel][t == g].max():.1f} s" if np.any(t == g) else f"grid {g}"
+        for g in range(clip.frames.shape[0] // 2)
+    ]
+    frames = render.frame_grid(
+        clip.frames,
+        t,
+        np.asarray([x for x, s in zip(cols["row"], vsel) if s], np.int64),
+        np.asarray([x for x, s in zip(cols["col"], vsel) if s], np.int64),
+        alive[vsel],
+        vscore,
+        FACTOR,
+        captions,
+        note=f"outline colour = {what}; dimmed = pruned",
+    )
+    audio = render.audio_strip(
+        clip.audio if asel.any() else None,
+        clip.sample_rate,
+        start[asel],
+        end[asel],
+        alive[asel],
+        ascore,
+        clip.duration,
+        audio_mode,
+        V.window_starts(run, "audio"),
+    )
+    return frames, audio
+
+
+def counts_markdown(view: dict, key: str, layer: int) -> str:
+    run = view["runs"][key]
+    now, total = V.counts_at(run, layer), V.counts_at(run, 0)
+    _, what = V.scores_at(run, layer)
+    lines = [f"**{V.stage_label(run, layer)}**", ""]
+    for mod in ("video", "audio"):
+        if total[mod]:
+            lines.append(f"- {mod}: **{now[mod]}** of {total[mod]} tokens ({now[mod] / total[mod]:.1%})")
+    lines.append(f"- text: {now['text']} tokens (never pruned)")
+    lines.append(f"- outline colour: {what}")
+    marks = ", ".join(f"{b['label']} after layer {b['after']}" for b in V.boundaries(run)) or "none"
+    lines += ["", f"Stage boundaries of this run: {marks}."]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Answers, speed and dependency text
+
+
+def _metric(label: str, value: str) -> str:
+    return f"<div class='seats-metric'><span>{html.escape(label)}</span><b>{html.escape(value)}</b></div>"
+
+
+def answers_html(view: dict) -> str:
+    """Side-by-side cards: answer, prefill time, TFLOPs, tokens kept, first-token latency per run."""
+    full = view["runs"].get("full")
+    full_flops = full["flops"]["prefill"] if full and "error" not in full else None
+    cards = []
+    for key in V.RUN_KEYS:
+        run = view["runs"].get(key)
+        if run is None:
+            continue
+        title = RUN_TITLES[key]
+        if "error" in run:
+            cards.append(
+                f"<div class='seats-card'><h4>{title}</h4><p class='seats-error'>{html.escape(run['error'])}</p></div>"
+            )
+            continue
+        t, f = run["timing_ms"], run["flops"]
+        kept = run["retention_measured"]["overall"]
+        ratio = f" ({full_flops / f['prefill']:.1f}x fewer)" if full_flops and key != "full" and f["prefill"] else ""
+        answer = run["answer"] or "(empty answer)"
+        cards.append(
+            "<div class='seats-card'>"
+            f"<h4>{title}: {html.escape(plots.run_label(run))}</h4>"
+            f"<p class='seats-answer'>{html.escape(answer)}</p>"
+            + _metric("LLM prefill", f"{t['llm_prefill']:.0f} ms")
+            + _metric("first token", f"{t['first_token']:.0f} ms")
+            + _metric("prefill TFLOPs", f"{f['prefill'] / plots.TERA:.4g}{ratio}")
+            + _metric("tokens kept (layer avg)", "-" if kept is None else f"{kept:.1%}")
+            + "</div>"
+        )
+    return "<div class='seats-cards'>" + "".join(cards) + "</div>"
+
+
+def status_markdown(view: dict) -> str:
+    clip = view.get("clip") or {}
+    parts = [
+        f"**{view.get('source', '')}** on `{view.get('model')}` ({view.get('num_layers')} decoder layers). "
+        f"Clip: {clip.get('duration_s')} s, {clip.get('frames')} frames sampled at {clip.get('fps')} fps, "
+        f"resized to {clip.get('frame_size')}, {'with' if clip.get('has_audio') else '**no**'} audio."
+    ]
+    parts += [f"- {n}" for n in view.get("notes", [])]
+    return "\n".join(parts)
+
+
+def speed_markdown(view: dict) -> str:
+    keys = V.explorable(view)
+    if not keys:
+        return ""
+    runs = view["runs"]
+    first = runs[keys[0]]
+    lines = [
+        f"Machine: **{first['device']}**. Times are one measured run each (not medians), so on a shared CPU they "
+        "move by tens of percent between runs; the FLOP counts do not.",
+        f"FLOP convention: {first['flops']['convention']}.",
+    ]
+    full = runs.get("full")
+    if full and "error" not in full:
+        for key in ("method", "baseline"):
+            r = runs.get(key)
+            if not r or "error" in r:
+                continue
+            flop_x = full["flops"]["prefill"] / max(r["flops"]["prefill"], 1)
+            time_x = (full["timing_ms"]["llm_prefill"] + full["timing_ms"]["selection"]) / max(
+                r["timing_ms"]["llm_prefill"] + r["timing_ms"]["selection"], 1e-9
+            )
+            kv_x = full["kv_cache_bytes"] / max(r["kv_cache_bytes"], 1)
+            lines.append(
+                f"- {plots.run_label(r)}: {flop_x:.1f}x fewer prefill FLOPs, {time_x:.2f}x faster selection + "
+                f"prefill (measured), {kv_x:.1f}x smaller KV cache. Token cuts and time cuts differ: small models "
+                "and CPUs are dominated by fixed costs."
+            )
+    return "\n".join(lines)
+
+
+def fusion_layer(analysis: dict) -> int | None:
+    """First k from which knocking out both modalities changes the answer little (KL below a share of its max)."""
+    kl = analysis.get("knockout", {}).get("both", {}).get("kl") or []
+    if not kl or max(kl) <= 0:
+        return None
+    limit = FUSION_KL_FRACTION * max(kl)
+    for k in range(len(kl)):
+        if all(x <= limit for x in kl[k:]):
+            return k
+    return None
+
+
+def dependency_markdown(analysis: dict | None, unavailable: str | None = None) -> str:
+    intro = (
+        "Knock out every video (or audio, or both) token from layer *k* on and see how much the answer moves. "
+        "Where the curve drops to zero, the question's text tokens have already absorbed what they need from the "
+        "clip: fusion is complete and the remaining layers can run on text alone (that is why SEATS' Stage III "
+        "exists). The heatmaps show where the question attends, layer by layer and 2-second window by window."
+    )
+    if unavailable:
+        return f"{intro}\n\n**Analysis unavailable:** {unavailable}"
+    if not analysis:
+        return f"{intro}\n\nPress **Run dependency analysis** (one extra model pass per layer)."
+    k = fusion_layer(analysis)
+    where = f"For this clip, fusion is complete from about layer **{k}** on." if k is not None else ""
+    return f"{intro}\n\n{where}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Export
+
+
+def _prune_exports(now: float) -> None:
+    if not EXPORT_ROOT.exists():
+        return
+    for d in EXPORT_ROOT.iterdir():
+        if now - d.stat().st_mtime > EXPORT_TTL_S:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _cleanup() -> None:
+    shutil.rmtree(EXPORT_ROOT, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def export_files(runs: dict, view: dict, analysis: dict | None, overlays: list) -> tuple[str, str]:
+    """Write the JSON trace (full results, as the CLI writes them) and the HTML report; returns their paths."""
+    _prune_exports(time.time())
+    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
+    trace = {"question": view.get("question"), "source": view.get("source"), "runs": runs, "analysis": analysis}
+    json_path = d / "seats_trace.json"
+    json_path.write_text(json.dumps(trace, indent=1))
+    html_path = d / "seats_report.html"
+    html_path.write_text(report.build(view, analysis, overlays))
+    return str(json_path), str(html_path)

@@ -1,0 +1,201 @@
+"""The explorer's page layout and event wiring. Handlers live in handlers.py; this file only places components.
+
+Model work (Run, the /run API, the dependency analysis) shares one queue slot (`concurrency_id=MODEL_QUEUE`,
+limit 1); scrubbing the layer slider re-renders from the view data held in a hidden gr.JSON, so it never waits
+for the model and never touches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from seats_core.config import METHODS
+
+from . import about, examples, handlers, plots
+from .handlers import ADVANCED_DEFAULTS
+
+MODEL_QUEUE = "model"
+QUEUE_MAX_SIZE = 32  # waiting requests beyond this are refused with "queue full"
+EXPLORE_CONCURRENCY = 4  # slider re-renders in parallel (CPU only, no model)
+DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads/outputs older than 1 h
+MAX_FILE_SIZE = "60mb"
+
+# Named outputs of a run, in the order the components are listed in `outputs`.
+RUN_OUTPUTS = (
+    "answers", "status", "view", "analysis", "layer", "run_choice", "frames", "audio", "counts", "strip",
+    "flow", "speed", "speed_notes", "dependency", "dependency_notes", "export_json", "export_html",
+)  # fmt: skip
+EXPLORE_OUTPUTS = ("frames", "audio", "counts", "strip")
+ANALYZE_OUTPUTS = ("analysis", "dependency", "dependency_notes")
+
+CARD_CSS = """<style>
+.seats-cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px}
+.seats-card{border:1px solid rgba(128,128,128,.35);border-radius:10px;padding:10px 14px}
+.seats-card h4{margin:0 0 6px 0}.seats-answer{font-size:1.05em;min-height:2.5em;margin:4px 0 8px 0}
+.seats-metric{display:flex;justify-content:space-between;font-size:.92em;opacity:.9}
+.seats-error{color:#dc2626}
+</style>"""
+
+INTRO = (
+    "# SEATS Explorer\n"
+    "Ask a question about a clip and watch **stage-adaptive token selection** remove video and audio tokens "
+    "before and inside the language model, layer by layer. Pick an example (instant, precomputed) or upload a "
+    "short video with sound. See the **About** tab for how it works."
+)
+
+
+def _advanced_widgets() -> dict[str, gr.components.Component]:
+    d = ADVANCED_DEFAULTS
+    return {
+        "encoder_scale": gr.Number(d["encoder_scale"], label="encoder_scale (lambda: Stage I keeps lambda*R)"),
+        "drop_layers": gr.Textbox("", label="drop_layers (Stage II, 1-based 'after layer d'; blank = paper's)",
+                                  placeholder="e.g. 16,18,20"),
+        "late_layer": gr.Number(None, label="late_layer (first text-only layer; blank = paper's)", precision=0),
+        "temperature": gr.Number(d["temperature"], label="temperature of the window weights"),
+        "score_layer": gr.Radio(["same", "next"], value=d["score_layer"], label="score_layer"),
+        "use_importance": gr.Checkbox(d["use_importance"], label="use_importance (Stage I weighting)"),
+        "use_windows": gr.Checkbox(d["use_windows"], label="use_windows (per 2 s window)"),
+        "prune_kv": gr.Checkbox(d["prune_kv"], label="prune_kv (drop KV entries of dropped tokens)"),
+        "fastv_layer": gr.Number(d["fastv_layer"], label="fastv_layer (FastV baselines)", precision=0),
+        "visionzip_contextual": gr.Number(d["visionzip_contextual"], label="visionzip_contextual fraction"),
+        "seed": gr.Number(d["seed"], label="seed (random baseline)", precision=0),
+    }
+
+
+def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
+    """The explorer page. gpu: decorator for the model work (spaces.GPU on ZeroGPU, identity elsewhere)."""
+    compute_runs = gpu(handlers.run_models)
+    compute_analysis = gpu(handlers.run_analysis)
+
+    with gr.Blocks(title="SEATS Explorer", delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=2):
+                video = gr.Video(label="Clip (video with sound)", sources=["upload"], include_audio=True, height=260)
+                question = gr.Textbox(label="Question", lines=2, placeholder="What happens when the tone plays?")
+                with gr.Row():
+                    model = gr.Dropdown(handlers.model_choices(), value=handlers.default_model(), label="Model")
+                    method = gr.Dropdown(list(METHODS), value=handlers.DEFAULT_METHOD, label="Method")
+                with gr.Row():
+                    retention = gr.Dropdown(
+                        handlers.presets(), value=handlers.DEFAULT_RETENTION, allow_custom_value=True,
+                        label="Retention (preset, or type 'video,audio' e.g. 0.3,0.6)",
+                    )
+                    baseline = gr.Dropdown(list(handlers.BASELINES), value=handlers.DEFAULT_BASELINE,
+                                           label="Baseline to compare")
+                max_new = gr.Slider(1, handlers.MAX_NEW_TOKENS_LIMIT, handlers.DEFAULT_MAX_NEW_TOKENS, step=1,
+                                    label="Max new tokens")
+                with gr.Accordion("Advanced: every SeatsConfig field", open=False):
+                    adv = _advanced_widgets()
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary")
+                    stop_btn = gr.Button("Stop", variant="stop")
+            with gr.Column(scale=3):
+                status = gr.Markdown("Pick an example below or upload a clip, then press **Run**.")
+                gr.HTML(CARD_CSS)
+                answers = gr.HTML("", label="Answers")
+        rows = examples.gallery()
+
+        with gr.Tabs():
+            with gr.Tab("Layer explorer"):
+                gr.Markdown(
+                    "Slide through the layers (0 = the encoders' output, then decoder layers 1..L). Dimmed patches "
+                    "and sound are pruned; outlined ones are still processed, coloured by the score that chose "
+                    "them. Vertical lines on the strip mark the stage boundaries."
+                )
+                with gr.Row():
+                    run_choice = gr.Radio([], label="Run to explore")
+                    audio_mode = gr.Radio(list(handlers.AUDIO_MODES), value="waveform", label="Audio view")
+                layer = gr.Slider(0, 1, 0, step=1, label="Layer", elem_id="layer-slider")
+                strip = gr.Plot(label="Tokens alive per layer", show_label=False)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        frames = gr.Image(label="Frames (one per 2-frame temporal grid)", type="numpy",
+                                          interactive=False, elem_id="frame-overlay", buttons=["download", "fullscreen"])
+                    with gr.Column(scale=1):
+                        counts = gr.Markdown()
+                audio = gr.Image(label="Audio (40 ms tokens)", type="numpy", interactive=False, elem_id="audio-overlay")
+            with gr.Tab("Token flow"):
+                gr.Markdown(
+                    "How many video and audio tokens each layer processes: the full model (dotted) keeps all of "
+                    "them; the pruned run (solid) and the baseline (dashed) drop them at the marked points."
+                )
+                flow = gr.Plot(show_label=False)
+            with gr.Tab("Dependency"):
+                analyze_btn = gr.Button("Run dependency analysis")
+                dependency_notes = gr.Markdown(handlers.present.dependency_markdown(None))
+                dependency = gr.Plot(show_label=False)
+            with gr.Tab("Speed"):
+                speed_notes = gr.Markdown()
+                speed = gr.Plot(show_label=False)
+            with gr.Tab("Export"):
+                gr.Markdown("The run's JSON trace (the same JSON as `python -m seats_core run --json`) and a "
+                            "self-contained HTML report (opens offline).")
+                with gr.Row():
+                    export_json = gr.File(label="JSON trace")
+                    export_html = gr.File(label="HTML report")
+            with gr.Tab("About"):
+                gr.HTML(about.STAGE_SVG)
+                gr.Markdown(about.ABOUT_MD)
+
+        view = gr.JSON(visible=False)
+        analysis = gr.JSON(visible=False)
+        api_answer = gr.Textbox(visible=False)
+        api_result = gr.JSON(visible=False)
+        api_btn = gr.Button(visible=False)
+
+        comps = dict(
+            answers=answers, status=status, view=view, analysis=analysis, layer=layer, run_choice=run_choice,
+            frames=frames, audio=audio, counts=counts, strip=strip, flow=flow, speed=speed,
+            speed_notes=speed_notes, dependency=dependency, dependency_notes=dependency_notes,
+            export_json=export_json, export_html=export_html,
+        )  # fmt: skip
+        run_outputs = [comps[n] for n in RUN_OUTPUTS]
+        adv_names = list(adv)
+
+        def on_run(clip, q, m, meth, ret, base, n_new, *adv_values, progress=gr.Progress()):
+            out = handlers.run_clip(clip, q, m, meth, ret, base, n_new, dict(zip(adv_names, adv_values)),
+                                    progress=progress, compute=compute_runs)
+            return [out[n] for n in RUN_OUTPUTS]
+
+        def on_example(clip, q):
+            out = handlers.load_example(clip, q)
+            return [out[n] for n in RUN_OUTPUTS]
+
+        def on_explore(v, key, lyr, mode):
+            out = handlers.explore(v, key, lyr, mode)
+            return [out[n] for n in EXPLORE_OUTPUTS]
+
+        def on_analyze(v, m, progress=gr.Progress()):
+            progress(0.0, desc="dependency analysis")
+            out = handlers.analyze(v, m, compute=compute_analysis)
+            return [out[n] for n in ANALYZE_OUTPUTS]
+
+        def on_api(clip, q, meth, ret, progress=gr.Progress()):
+            return handlers.api_run(clip, q, meth, ret, progress=progress, compute=compute_runs)
+
+        run_event = run_btn.click(
+            on_run, [video, question, model, method, retention, baseline, max_new, *adv.values()], run_outputs,
+            concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private",
+        )  # fmt: skip
+        stop_btn.click(None, None, None, cancels=[run_event])
+        if rows:
+            gr.Examples(
+                rows, [video, question], run_outputs, fn=on_example, run_on_click=True, cache_examples=False,
+                example_labels=examples.labels(), label="Examples (precomputed: load instantly)",
+                api_visibility="private",
+            )  # fmt: skip
+        explore_in = [view, run_choice, layer, audio_mode]
+        explore_out = [comps[n] for n in EXPLORE_OUTPUTS]
+        for event in (layer.release, run_choice.input, audio_mode.input):
+            event(on_explore, explore_in, explore_out, concurrency_limit=EXPLORE_CONCURRENCY,
+                  api_visibility="private", show_progress="minimal")
+        analyze_btn.click(on_analyze, [view, model], [comps[n] for n in ANALYZE_OUTPUTS],
+                          concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
+        api_btn.click(on_api, [video, question, method, retention], [api_answer, api_result], api_name="run",
+                      concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+        demo.load(lambda: plots.empty("no run yet", plots.STRIP_HEIGHT), None, strip, api_visibility="private")
+    demo.queue(max_size=QUEUE_MAX_SIZE)
+    return demo

@@ -1,0 +1,142 @@
+"""The explorer's per-run view data: a compact, JSON-ready digest of run results, and what is alive where.
+
+A run result (seats_core.pipeline.Engine.run) lists one record per non-text token. The view keeps the same facts
+as columns (a few kB instead of hundreds), so the page can hold them in a hidden gr.JSON and every slider move
+re-renders from them without a model call.
+
+Layer convention of the explorer: 0 = the encoders' output before Stage I; l = 1..L = decoder layer l (1-based).
+A token is alive at layer l >= 1 iff survives_to >= l (survives_to = number of decoder layers that process it).
+A drop planned at `layer` d (0-based "before layer d") sits between explorer layers d and d+1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VIEW_VERSION = 1
+RUN_KEYS = ("full", "method", "baseline")  # columns of the answers view, in order
+TOKEN_COLUMNS = ("modality", "window", "t", "row", "col", "audio_index", "start_s", "end_s", "survives_to")
+STAGE_NAMES = {
+    "stage1": "Stage I (encoder-side selection)",
+    "stage2": "Stage II drop (query-guided)",
+    "stage3": "Stage III (text only from here)",
+    "fastv": "FastV drop",
+    "random": "random selection",
+    "divprune": "DivPrune selection",
+    "visionzip": "VisionZip selection",
+    "uniform": "uniform selection",
+}
+
+
+def compact_run(result: dict) -> dict:
+    """A result dict with its token records turned into columns (`cols`) and nothing else dropped."""
+    out = {k: v for k, v in result.items() if k != "tokens"}
+    tokens = result.get("tokens", [])
+    out["cols"] = {c: [tok[c] for tok in tokens] for c in TOKEN_COLUMNS}
+    out["cols"]["importance"] = [tok["importance"] for tok in tokens]
+    return out
+
+
+def make_view(runs: dict[str, dict], clip_path: str, source: str, notes: list[str] | None = None) -> dict:
+    """View data for the page. runs: RUN_KEYS -> result dict, or {"error": message} for a run that failed."""
+    ok = {k: r for k, r in runs.items() if "error" not in r}
+    first = next(iter(ok.values()), None)
+    return {
+        "version": VIEW_VERSION,
+        "source": source,
+        "clip_path": clip_path,
+        "clip": first["clip"] if first else None,
+        "question": first["question"] if first else None,
+        "model": first["model"] if first else None,
+        "num_layers": first["num_layers"] if first else 0,
+        "notes": list(notes or []),
+        "runs": {k: (compact_run(r) if "error" not in r else r) for k, r in runs.items()},
+    }
+
+
+def explorable(view: dict | None) -> list[str]:
+    """Run keys of `view` that have data to explore, in display order."""
+    if not view or not view.get("runs"):
+        return []
+    return [k for k in RUN_KEYS if k in view["runs"] and "error" not in view["runs"][k]]
+
+
+def _col(run: dict, name: str, dtype=np.float64) -> np.ndarray:
+    vals = run["cols"][name]
+    return np.array([np.nan if v is None else v for v in vals], dtype=dtype)
+
+
+def modality_mask(run: dict, modality: str) -> np.ndarray:
+    """(N,) bool: which non-text tokens are `modality` ('video' | 'audio')."""
+    return np.array([m == modality for m in run["cols"]["modality"]], bool)
+
+
+def alive_at(run: dict, layer: int) -> np.ndarray:
+    """(N,) bool: non-text tokens alive at explorer layer `layer` (0 = before Stage I: all of them)."""
+    survives = np.asarray(run["cols"]["survives_to"], np.int64)
+    return np.ones_like(survives, bool) if layer <= 0 else survives >= layer
+
+
+def scores_at(run: dict, layer: int) -> tuple[np.ndarray, str]:
+    """(N,) scores that chose the tokens alive at `layer`, and what they are.
+
+    The latest query-relevance scoring strictly before `layer` (a drop after layer d chose the tokens of layer
+    d+1), else the Stage-I encoder importance, else all nan (the full model scores nothing).
+    """
+    scored = sorted(int(k) for k, v in run.get("relevance", {}).items() if any(x is not None for x in v))
+    before = [d for d in scored if d < layer]
+    if before:
+        d = before[-1]
+        vals = run["relevance"][str(d)]
+        return np.array([np.nan if v is None else v for v in vals]), f"query relevance scored after layer {d}"
+    imp = _col(run, "importance")
+    if not np.all(np.isnan(imp)):
+        return imp, "Stage-I importance (encoder attention received)"
+    return imp, "no scores (nothing pruned)"
+
+
+def counts_at(run: dict, layer: int) -> dict[str, int]:
+    """Tokens per modality ('text', 'video', 'audio') processed at explorer layer `layer`."""
+    if layer >= 1:
+        return dict(run["layers"][layer - 1])
+    return {
+        "text": run["layers"][0]["text"] if run["layers"] else 0,
+        "video": int(modality_mask(run, "video").sum()),
+        "audio": int(modality_mask(run, "audio").sum()),
+    }
+
+
+def boundaries(run: dict) -> list[dict]:
+    """Planned drops as {after (explorer layer before the drop), kind, label}, in order."""
+    return [
+        {"after": int(d["layer"]), "kind": d["kind"], "label": STAGE_NAMES.get(d["kind"], d["kind"])}
+        for d in run.get("plan", [])
+    ]
+
+
+def stage_label(run: dict, layer: int) -> str:
+    """Plain-language description of where explorer layer `layer` sits in the run's plan."""
+    if layer <= 0:
+        return "encoder output, before any selection: every video and audio token"
+    drops = [b for b in boundaries(run) if b["after"] < layer]
+    if not boundaries(run):
+        return f"decoder layer {layer}: no pruning, every token is processed"
+    if not drops:
+        return f"decoder layer {layer}: before the first drop"
+    last = drops[-1]
+    if last["kind"] == "stage3":
+        return f"decoder layer {layer}: Stage III, text tokens only"
+    if last["kind"] == "stage2":
+        return f"decoder layer {layer}: Stage II, after the drop at layer {last['after']}"
+    if last["kind"] == "stage1":
+        return f"decoder layer {layer}: tokens chosen by Stage I before the LLM"
+    where = "before the LLM" if last["after"] == 0 else f"after layer {last['after']}"
+    return f"decoder layer {layer}: after the {last['label']} {where}"
+
+
+def window_starts(run: dict, modality: str) -> list[float]:
+    """Start times (s) of each window after the first, for the tokens of `modality`."""
+    sel = modality_mask(run, modality)
+    win = np.asarray(run["cols"]["window"])[sel]
+    start = np.asarray(run["cols"]["start_s"], np.float64)[sel]
+    return [float(start[win == w].min()) for w in np.unique(win)[1:]]

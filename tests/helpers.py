@@ -1,0 +1,75 @@
+"""Shared test helpers: a cached miniature, processor inputs from arrays, and the masked-attention reference."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+import torch
+
+from seats_core.models.adapter import KW_MASK, OmniAdapter
+from seats_core.models.mini import build_model
+
+
+@functools.lru_cache(maxsize=4)
+def mini(attn: str = "sdpa"):
+    return build_model(attn_implementation=attn)
+
+
+def random_inputs(processor, seconds: int = 6, side: int = 112, audio: bool = True, seed: int = 0):
+    """Processor tensors for a random clip (2 fps, side x side frames) with a question."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (2 * seconds, side, side, 3), dtype=np.uint8)
+    wave = (rng.standard_normal(16000 * seconds) * 0.1).astype(np.float32) if audio else None
+    msgs = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {
+            "role": "user",
+            "content": [{"type": "video"}, {"type": "text", "text": "What colour is the square?"}],
+        },
+    ]
+    text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    return dict(OmniAdapter.processor_inputs(processor, text, frames, 2.0, wave, 16000))
+
+
+@contextlib.contextmanager
+def masked_reference(thinker, prefill_keep: list[torch.Tensor], decode_keep: list[torch.Tensor]):
+    """Run the unpruned model, but let layer l's queries see only keys alive at layer l.
+
+    prefill_keep[l] / decode_keep[l]: (S,) bool over the prompt positions, the keys layer l may attend to during the
+    prefill / while decoding (tokens generated later are always visible). Causality is kept.
+    """
+    ad = OmniAdapter(thinker)
+    S = prefill_keep[0].numel()
+
+    def hook_for(layer):
+        def hook(module, args, kwargs):
+            hidden = ad.split_layer_call(args, kwargs)
+            q = hidden.shape[1]
+            cache = kwargs.get("past_key_values")
+            past = ad.cache_length(cache, layer)
+            keys = past + q
+            keep = prefill_keep[layer] if past == 0 else decode_keep[layer]
+            allowed = torch.ones(q, keys, dtype=torch.bool)
+            allowed[:, :S] = keep[None, :]
+            qpos = torch.arange(past, past + q)[:, None]
+            allowed &= torch.arange(keys)[None, :] <= qpos  # causal
+            mask = torch.zeros(q, keys, dtype=hidden.dtype)
+            mask[~allowed] = torch.finfo(hidden.dtype).min
+            return args, {**kwargs, KW_MASK: mask[None, None].to(hidden.device)}
+
+        return hook
+
+    handles = [
+        layer.register_forward_pre_hook(hook_for(i), with_kwargs=True) for i, layer in enumerate(ad.layers)
+    ]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def hook_count(module: torch.nn.Module) -> int:
+    return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in module.modules())

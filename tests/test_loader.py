@@ -1,0 +1,62 @@
+"""The real-checkpoint load path, exercised structurally on the miniature (saved to disk like a hub snapshot)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seats_core.config import SeatsConfig
+from seats_core.models.loader import ModelLoadError, hub_reachable, load_model
+from seats_core.pipeline import Engine
+
+from .helpers import mini
+
+
+@pytest.fixture(scope="module")
+def saved_mini(tmp_path_factory):
+    model, proc = mini("sdpa")
+    path = tmp_path_factory.mktemp("mini_ckpt")
+    model.save_pretrained(path)
+    proc.save_pretrained(path)
+    return path, model
+
+
+def test_local_folder_loads_through_the_real_checkpoint_path(saved_mini, clip_short_av):
+    path, original = saved_mini
+    loaded = load_model(str(path), device="cpu")
+    assert not loaded.is_mini and loaded.dtype == torch.float32
+    for (n1, p1), (n2, p2) in zip(original.state_dict().items(), loaded.thinker.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2)
+    engine = Engine(loaded)
+    prep = engine.prepare(clip_short_av, "What colour is the square?")
+    r = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=2)
+    assert r["model"] == str(path) and r["num_layers"] == 28
+    assert r["retention_measured"]["video"] == pytest.approx(0.20, abs=0.02)
+
+
+def test_unknown_and_unreachable_models_fail_fast_with_one_line(tmp_path):
+    with pytest.raises(ModelLoadError, match="unknown model"):
+        load_model("definitely-not-a-model")
+    with pytest.raises(ModelLoadError, match="unknown model"):
+        load_model(str(tmp_path / "missing_dir"))
+    if not hub_reachable():
+        with pytest.raises(ModelLoadError, match="unreachable") as e:
+            load_model("Qwen/Qwen2.5-Omni-7B")
+        assert "--model mini" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_folder_that_is_not_a_checkpoint(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ModelLoadError) as e:
+        load_model(str(tmp_path))
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.weights
+def test_real_checkpoint_answers(clip_short_av):
+    engine = Engine("Qwen/Qwen2.5-Omni-3B")
+    prep = engine.prepare(clip_short_av, "What colours are the shapes?")
+    full = engine.run(prep, SeatsConfig.make("full"), max_new_tokens=20)
+    seats = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=20)
+    assert full["answer"] and seats["answer"]
+    assert seats["flops"]["prefill"] < full["flops"]["prefill"]
