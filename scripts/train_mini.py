@@ -5,8 +5,9 @@
 
 Every step draws a fresh scene + question (`seats_core.scenes.make_sample(seed_base + step)`), so the run is
 reproducible from `--seed` and a resumed run sees exactly the data it would have seen. Inputs go through the
-inference path: `Engine.prepare` (media sampling/resizing, chat prompt, stock processor). The target is the
-option letter and <|im_end|> after the assistant prompt (labels elsewhere are ignored).
+inference path: `Engine.prepare` (media sampling/resizing, chat prompt, stock processor). Each clip is asked up to
+`--questions` questions as consecutive chat turns (the first turn is exactly the inference prompt); the targets
+are the option letter and <|im_end|> of every assistant turn (labels elsewhere are ignored).
 
 Auxiliary losses (training only; their linear heads are discarded): per-token content at the encoder outputs
 (shape colour / motion on video tokens, tone pitch on audio tokens) and cross-modal content after decoder layer
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from seats_core import scenes  # noqa: E402
 from seats_core.layout import AUDIO, VIDEO, build_layout  # noqa: E402
 from seats_core.models import mini  # noqa: E402
+from seats_core.models.adapter import OmniAdapter  # noqa: E402
 from seats_core.models.loader import MINI_SYSTEM_PROMPT, LoadedModel  # noqa: E402
 from seats_core.pipeline import Engine  # noqa: E402
 from seats_core.synth import shape_box  # noqa: E402
@@ -46,18 +48,19 @@ MIN_OVERLAP = 0.25  # a video token "contains" a shape when the shape covers thi
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=6000, help="optimizer steps (one question each)")
+    p.add_argument("--steps", type=int, default=1300, help="optimizer steps (one clip each)")
     p.add_argument("--minutes", type=float, default=33.0, help="stop (and save) after this wall time")
-    p.add_argument("--lr", type=float, default=1.5e-3)
-    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--aux-weight", type=float, default=0.5)
     p.add_argument(
         "--fusion-layer", type=int, default=8, help="cross-modal auxiliary targets after this layer"
     )
+    p.add_argument("--questions", type=int, default=4, help="questions asked per clip (chat turns)")
     p.add_argument("--heldout", type=int, default=96, help="held-out questions for the periodic check")
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--work", default="/tmp/seats_train_mini", help="checkpoints and log")
     p.add_argument("--out", default=str(mini.MINI_DIR))
     p.add_argument("--resume", action="store_true")
@@ -73,29 +76,76 @@ def sample_seed(seed: int, stream: int, i: int) -> int:
     return (seed * 10 + stream) * 10_000_000 + i
 
 
-def prepare(engine: Engine, sample: scenes.Sample) -> dict:
-    """Model inputs of one question exactly as at inference, plus per-token auxiliary labels."""
-    clip = sample.clip(scenes.MINI_MEDIA)
-    prep = engine.prepare(clip, sample.question)
-    inputs = dict(prep.inputs)
-    valid = int(inputs["feature_attention_mask"].sum())  # the audio tower reads only the valid frames
+def _trim_audio(inputs: dict) -> dict:
+    """Drop the feature extractor's zero padding: the audio tower reads only the valid frames (same output)."""
+    inputs = dict(inputs)
+    valid = int(inputs["feature_attention_mask"].sum())
     inputs["input_features"] = inputs["input_features"][..., :valid].contiguous()
     inputs["feature_attention_mask"] = inputs["feature_attention_mask"][..., :valid]
+    return inputs
+
+
+def prepare(engine: Engine, sample: scenes.Sample) -> dict:
+    """Inputs of one question exactly as at inference (Engine.prepare), for the held-out check."""
+    prep = engine.prepare(sample.clip(scenes.MINI_MEDIA), sample.question)
     tok = engine.model.processor.tokenizer
-    answer = torch.tensor(
-        [[tok.convert_tokens_to_ids(sample.answer), tok.convert_tokens_to_ids("<|im_end|>")]]
+    return {
+        "inputs": _trim_audio(prep.inputs),
+        "answer": torch.tensor(tok.convert_tokens_to_ids(sample.answer)),
+        "kind": sample.kind,
+    }
+
+
+def pick_questions(sample: scenes.Sample, k: int) -> list[dict]:
+    """The sample's own question first, then up to k-1 other answerable ones about the same scene (seeded)."""
+    rng = np.random.default_rng(sample.seed)
+    others = [q for q in scenes.answerable(sample.slots) if q["question"] != sample.question]
+    picked, kinds = [], {sample.kind}
+    for i in rng.permutation(len(others)).tolist():  # prefer kinds not asked yet
+        if len(picked) < k - 1 and others[i]["kind"] not in kinds:
+            picked.append(others[i])
+            kinds.add(others[i]["kind"])
+    first = {"question": sample.question, "answer": sample.answer}
+    return [first] + picked
+
+
+def prepare_dialogue(engine: Engine, sample: scenes.Sample, k: int) -> dict:
+    """One clip, up to k questions as consecutive chat turns; the first turn is exactly the inference prompt.
+
+    Answer targets: at every assistant turn, the option letter and then <|im_end|>.
+    """
+    clip = sample.clip(scenes.MINI_MEDIA)
+    qs = pick_questions(sample, k)
+    msgs = [{"role": "system", "content": [{"type": "text", "text": engine.model.system_prompt}]}]
+    for j, q in enumerate(qs):
+        user = [{"type": "video"}] if j == 0 else []
+        msgs.append({"role": "user", "content": user + [{"type": "text", "text": q["question"]}]})
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": q["answer"]}]})
+    processor = engine.model.processor
+    text = processor.apply_chat_template(msgs, add_generation_prompt=False, tokenize=False)
+    assert text.startswith(engine.prompt(sample.question)), "first turn must equal the inference prompt"
+    inputs = OmniAdapter.processor_inputs(
+        processor, text, clip.frames, clip.fps, clip.audio, clip.sample_rate
     )
-    prompt_len = inputs["input_ids"].shape[1]
-    inputs["input_ids"] = torch.cat([inputs["input_ids"], answer], dim=1)
-    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-    labels = aux_labels(engine, sample, clip, inputs, prompt_len)
-    return {"inputs": inputs, "answer": answer[0], "prompt_len": prompt_len, "labels": labels}
+    inputs = _trim_audio(inputs)
+    tok = processor.tokenizer
+    letters = torch.tensor([tok.convert_tokens_to_ids(c) for c in scenes.LETTERS])
+    ids = inputs["input_ids"][0]
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    # An answer is a letter directly followed by <|im_end|> (option letters in questions are followed by ")").
+    at = (torch.isin(ids[:-1], letters) & (ids[1:] == im_end)).nonzero().squeeze(-1)  # (k,)
+    assert at.numel() == len(qs), (at.numel(), len(qs))
+    targets = torch.full_like(ids, IGNORE)  # targets[p] = the token the logits at p must predict
+    targets[at - 1] = ids[at]
+    targets[at] = im_end
+    labels = aux_labels(engine, sample, clip, inputs)
+    return {"inputs": inputs, "targets": targets, "labels": labels, "questions": len(qs)}
 
 
-def aux_labels(engine: Engine, sample: scenes.Sample, clip, inputs: dict, prompt_len: int) -> dict:
+def aux_labels(engine: Engine, sample: scenes.Sample, clip, inputs: dict) -> dict:
     """Per non-text token targets (long tensors over the full sequence, IGNORE where not applicable)."""
     lay = build_layout(
-        inputs["input_ids"][:, :prompt_len],
+        inputs["input_ids"],
         engine.adapter.token_ids,
         inputs["video_grid_thw"],
         float(inputs["video_second_per_grid"].reshape(-1)[0]),
@@ -175,9 +225,9 @@ def build(seed: int):
 def losses(model, heads, item: dict, fusion_layer: int) -> dict:
     """Answer cross-entropy (letter + <|im_end|>) and the auxiliary per-token cross-entropies."""
     out = model(**item["inputs"], use_audio_in_video=True, output_hidden_states=True)
-    p = item["prompt_len"]
-    logits = out.logits[0, p - 1 : p + 1]  # (2, V): predicts the letter, then <|im_end|>
-    result = {"answer": F.cross_entropy(logits.float(), item["answer"])}
+    t = item["targets"]
+    mask = t != IGNORE
+    result = {"answer": F.cross_entropy(out.logits[0, mask].float(), t[mask])}  # letters and <|im_end|>
     hs = out.hidden_states
     for name in ENCODER_TARGETS + FUSION_TARGETS:
         h = hs[0] if name in ENCODER_TARGETS else hs[fusion_layer]
@@ -194,14 +244,10 @@ def evaluate(model, items: list[dict], letter_ids: list[int]) -> dict:
     correct, is_letter = 0, 0
     by_kind: dict[str, list[int]] = {}
     for item in items:
-        p = item["prompt_len"]
-        inputs = {
-            k: (v[:, :p] if k in ("input_ids", "attention_mask") else v) for k, v in item["inputs"].items()
-        }
-        logits = model(**inputs, use_audio_in_video=True).logits[0, -1]
+        logits = model(**item["inputs"], use_audio_in_video=True).logits[0, -1]  # (V,) first answer token
         top = int(logits.argmax())
         pred = letter_ids[int(logits[letter_ids].argmax())]
-        ok = int(pred == int(item["answer"][0]))
+        ok = int(pred == int(item["answer"]))
         correct += ok
         is_letter += int(top in letter_ids)
         by_kind.setdefault(item["kind"], []).append(ok)
@@ -266,7 +312,7 @@ def main(argv=None) -> int:
     heldout = []
     for i in range(args.heldout):
         s = scenes.make_sample(sample_seed(args.seed, HELDOUT_STREAM, i))
-        heldout.append({**prepare(engine, s), "kind": s.kind})
+        heldout.append(prepare(engine, s))
     print(f"held-out set: {len(heldout)} questions in {time.perf_counter() - t_prep:.1f} s", flush=True)
 
     model.train()
@@ -274,7 +320,7 @@ def main(argv=None) -> int:
     run_avg: dict[str, float] = {}
     while step < args.steps and (time.perf_counter() - t0) < args.minutes * 60:
         sample = scenes.make_sample(sample_seed(args.seed, TRAIN_STREAM, step))
-        item = prepare(engine, sample)
+        item = prepare_dialogue(engine, sample, args.questions)
         parts = losses(model, heads, item, args.fusion_layer)
         aux = sum(v for k, v in parts.items() if k != "answer") / (len(parts) - 1)
         loss = parts["answer"] + args.aux_weight * aux
@@ -308,7 +354,8 @@ def main(argv=None) -> int:
         "what": "miniature Qwen2.5-Omni thinker trained on seats_core.scenes (scripts/train_mini.py)",
         "seed": args.seed,
         "steps": step,
-        "questions_seen": step,
+        "questions_per_clip": args.questions,
+        "clips_seen": step,
         "batch_size": 1,
         "optimizer": {
             "name": "AdamW",

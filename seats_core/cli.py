@@ -35,6 +35,29 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention implementation")
 
 
+def add_media_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=float, default=2.0, help="frame sampling rate (the paper: 2)")
+    p.add_argument(
+        "--frame-tokens",
+        default="128,144",
+        help="MIN,MAX LLM tokens per frame pair (28x28-pixel blocks); the paper's evaluation uses 128,144",
+    )
+    p.add_argument("--max-seconds", type=float, default=600.0, help="refuse longer clips")
+
+
+def media_config(args: argparse.Namespace):
+    from .media import MediaConfig
+
+    try:
+        lo, hi = (int(x) for x in str(args.frame_tokens).split(","))
+    except ValueError as e:
+        raise ValueError(f"--frame-tokens must be MIN,MAX integers, got {args.frame_tokens!r}") from e
+    block = 28 * 28  # pixels per LLM token: 14-px patches merged 2x2
+    return MediaConfig(
+        fps=args.fps, min_pixels=lo * block, max_pixels=hi * block, max_seconds=args.max_seconds
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("clip", help="video file with sound (mp4, webm, mov, ...)")
     p.add_argument("--question", required=True)
@@ -47,6 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="time N runs after a warm-up; report median and spread"
+    )
+    add_media_arguments(p)
     p.add_argument("--json", dest="json_out", default=None, help="write the full run trace here")
 
 
@@ -61,9 +88,11 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--max-new-tokens must be at least 1")
     if not Path(args.clip).exists():
         raise MediaError(f"{args.clip}: not found")
+    media = media_config(args)
     engine = Engine(args.model, device=args.device, attn=args.attn)
-    prep = engine.prepare(args.clip, args.question)
-    result = engine.run(prep, config, max_new_tokens=args.max_new_tokens)
+    prep = engine.prepare(args.clip, args.question, media)
+    result = engine.run(prep, config, max_new_tokens=args.max_new_tokens, repeats=args.repeats)
+    result["media_config"] = media.to_dict()
     print(summary(result))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))

@@ -6,6 +6,7 @@ The result dict is the contract shared by the CLI (`--json`), the explorer and t
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -88,8 +89,22 @@ class Engine:
         return Prepared(clip, question, inputs, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
     @torch.inference_mode()
-    def run(self, prep: Prepared, config: SeatsConfig, *, max_new_tokens: int = 16) -> dict:
-        """Generate an answer under `config` and return the run's JSON-ready result."""
+    def run(
+        self,
+        prep: Prepared,
+        config: SeatsConfig,
+        *,
+        max_new_tokens: int = 16,
+        repeats: int = 1,
+        progress=None,
+    ) -> dict:
+        """Generate an answer under `config` and return the run's JSON-ready result.
+
+        repeats > 1: one extra warm-up run is discarded, then every stage's time is the median over `repeats`
+        runs, with the min and max beside it in `timing_spread_ms`.
+        """
+        if repeats < 1:
+            raise ValueError("repeats must be at least 1")
         thinker, device = self.model.thinker, self.model.device
         gen_kwargs = dict(
             **prep.inputs,
@@ -99,38 +114,54 @@ class Engine:
         )
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        pruner = Pruner(
-            thinker, config, seconds_per_grid=float(prep.inputs["video_second_per_grid"].reshape(-1)[0])
-        )
-        with pruner, StageTimer(self.adapter) as timer:
-            timer.start()
-            t0 = timer._start
-            out = thinker.generate(**gen_kwargs)
-            sync(device)
-            total_ms = (time.perf_counter() - t0) * 1e3
+        spg = float(prep.inputs["video_second_per_grid"].reshape(-1)[0])
+        runs = []
+        for i in range(repeats + (1 if repeats > 1 else 0)):
+            if progress is not None:
+                progress(i, repeats)
+            pruner = Pruner(thinker, config, seconds_per_grid=spg)
+            with pruner, StageTimer(self.adapter) as timer:
+                timer.start()
+                out = thinker.generate(**gen_kwargs)
+                sync(device)
+                total_ms = (time.perf_counter() - timer._start) * 1e3
+            runs.append((out, pruner, dict(timer.ms), total_ms))
+        if repeats > 1:
+            runs = runs[1:]  # warm-up discarded
+        out, pruner, _, _ = runs[-1]
         trace = pruner.trace
         prompt_len = prep.inputs["input_ids"].shape[-1]
         new = out[0, prompt_len:]
         answer = self.model.processor.batch_decode(new[None], skip_special_tokens=True)[0].strip()
         n_new = int(new.numel())
-        decode_ms = max(total_ms - timer.ms["first_token"], 0.0)
         layers = trace.layer_counts()
         tokens_full = [prompt_len] * self.num_layers
-        timing = {
-            "media_decode": round(prep.decode_ms, 3),
-            "processor": round(prep.processor_ms, 3),
-            "vision_encoder": round(timer.ms["vision_encoder"], 3),
-            "audio_encoder": round(timer.ms["audio_encoder"], 3),
-            "selection": round(trace.selection_ms, 3),
-            "llm_prefill": round(timer.ms["llm_prefill"], 3),
-            "first_token": round(timer.ms["first_token"], 3),
-            "decode": round(decode_ms, 3),
-            "decode_tokens_per_s": round((n_new - 1) / (decode_ms / 1e3), 3)
+        per_run = [
+            {
+                "vision_encoder": ms["vision_encoder"],
+                "audio_encoder": ms["audio_encoder"],
+                "selection": p.trace.selection_ms,
+                "llm_prefill": ms["llm_prefill"],
+                "first_token": ms["first_token"],
+                "decode": max(total - ms["first_token"], 0.0),
+                "generate_total": total,
+            }
+            for _, p, ms, total in runs
+        ]
+        timing = {k: round(statistics.median(r[k] for r in per_run), 3) for k in per_run[0]}
+        spread = {
+            k: [round(min(r[k] for r in per_run), 3), round(max(r[k] for r in per_run), 3)]
+            for k in per_run[0]
+        }
+        decode_ms = timing["decode"]
+        timing.update(
+            media_decode=round(prep.decode_ms, 3),
+            processor=round(prep.processor_ms, 3),
+            decode_tokens_per_s=round((n_new - 1) / (decode_ms / 1e3), 3)
             if n_new > 1 and decode_ms > 0
             else None,
-            "generate_total": round(total_ms, 3),
-            "repeats": 1,
-        }
+            repeats=repeats,
+        )
         return {
             "answer": answer,
             "model": self.model.name,
@@ -158,6 +189,7 @@ class Engine:
             },
             "kv_cache_bytes": trace.kv_bytes,
             "timing_ms": timing,
+            "timing_spread_ms": spread,
             "peak_memory_bytes": peak_memory_bytes(device),
             "device": describe_device(device),
         }

@@ -308,6 +308,55 @@ def make_sample(seed: int, kind: str | None = None, seconds: int | None = None, 
     )
 
 
+def answerable(slots: list[Slot]) -> list[dict]:
+    """Every question of QUESTIONS that has exactly one correct option for this scene.
+
+    Each is {kind, question (with options), options, answer (letter), answer_text, modalities}: the scene's other
+    questions, used to ask several questions about one clip (training) or to cross-check a generated scene.
+    """
+    tones = [i for i, s in enumerate(slots) if s.tone is not None]
+    out = []
+
+    def add(kind, answer, **fields):
+        template, options, modalities = QUESTIONS[kind]
+        q = format_question(template.format(**fields), options)
+        out.append(
+            {
+                "kind": kind,
+                "question": q,
+                "options": list(options),
+                "answer": LETTERS[answer],
+                "answer_text": options[answer],
+                "modalities": modalities,
+            }
+        )
+
+    for pitch, kind in (("high", "colour_at_high"), ("low", "direction_at_low")):
+        at = [i for i in tones if slots[i].tone == pitch]
+        if len(at) == 1:
+            s = slots[at[0]]
+            add(
+                kind,
+                list(COLOURS).index(s.colour) if kind == "colour_at_high" else DIRECTIONS.index(s.direction),
+            )
+    for nth, i in enumerate(tones[: len(ORDINALS)]):
+        add("colour_at_nth", list(COLOURS).index(slots[i].colour), nth=ORDINALS[nth])
+        add("direction_at_nth", DIRECTIONS.index(slots[i].direction), nth=ORDINALS[nth])
+    if 1 <= len(tones) <= MAX_TONES:
+        add("count_tones", len(tones) - 1)
+    n_high = sum(slots[i].tone == "high" for i in tones)
+    if tones and n_high < len(COUNT_WORDS) - 1:
+        add("count_high", n_high)
+    circles = [s for s in slots if s.kind == "circle"]
+    if len(circles) == 1:
+        add("colour_of_circle", list(COLOURS).index(circles[0].colour))
+    for colour in COLOURS:
+        with_colour = [s for s in slots if s.colour == colour]
+        if len(with_colour) == 1:
+            add("direction_of_colour", DIRECTIONS.index(with_colour[0].direction), colour=colour)
+    return out
+
+
 def format_question(question: str, options) -> str:
     """'<question> (A) red (B) green (C) blue (D) yellow' -- the exact text the model is trained on."""
     return question + " " + " ".join(f"({letter}) {opt}" for letter, opt in zip(LETTERS, options))

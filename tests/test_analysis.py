@@ -17,7 +17,7 @@ from seats_core import synth
 from seats_core.attach import Drop, Pruner
 from seats_core.cli import cli
 from seats_core.config import SeatsConfig
-from seats_core.layout import TEXT, VIDEO, build_layout
+from seats_core.layout import TEXT, VIDEO, TokenIds, build_layout
 from seats_core.models.adapter import OmniAdapter
 from seats_core.pipeline import Engine
 
@@ -38,13 +38,18 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="module")
-def prep(engine, clip_short_av):
-    return engine.prepare(clip_short_av, QUESTION)
+def prep(engine, tiny_clip):
+    return engine.prepare(tiny_clip, QUESTION)
 
 
 @pytest.fixture(scope="module")
-def result(engine, prep) -> dict:
-    return A.analyze(engine, prep)
+def progress_calls() -> list:
+    return []
+
+
+@pytest.fixture(scope="module")
+def result(engine, prep, progress_calls) -> dict:
+    return A.analyze(engine, prep, progress=lambda f, msg: progress_calls.append((f, msg)))
 
 
 def _layout(ad: OmniAdapter, inputs: dict):
@@ -89,6 +94,26 @@ def test_json_structure_and_invariants(result, engine, prep):
     counts = result["token_counts"]
     assert result["knockout"]["both"]["kept_tokens"] == counts["text"]
     assert result["knockout"]["video"]["kept_tokens"] == counts["text"] + counts["audio"]
+
+
+def test_progress_reaches_one(result, progress_calls):
+    fractions = [f for f, _ in progress_calls]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert all(isinstance(msg, str) for _, msg in progress_calls)
+
+
+def test_attention_shares_hand_computed():
+    """Uniform attention over a hand-made layout: every share is a token count over S."""
+    ids = TokenIds(video=1, audio=2, image=3)
+    # text x3, 4 video tokens (grid 4x2x2 -> one merged token per second), 60 audio tokens, text x2
+    input_ids = torch.tensor([0, 0, 0] + [1] * 4 + [2] * 60 + [0, 0])
+    layout = build_layout(input_ids, ids, torch.tensor([[4, 2, 2]]), 1.0)
+    S = input_ids.numel()  # 69
+    probs = torch.full((2, S), 1.0 / S)
+    shares = A.attention_shares(probs, layout)
+    assert shares["share"] == pytest.approx([5 / S, 4 / S, 60 / S])
+    assert shares["video_windows"] == pytest.approx([2 / S, 2 / S])  # seconds 0-1 | 2-3
+    assert shares["audio_windows"] == pytest.approx([50 / S, 10 / S])  # 25 tokens/s, 2 s windows
 
 
 def test_question_rows_are_text_after_the_media(result, engine, prep):
@@ -146,7 +171,7 @@ def test_both_matches_pruner_stage3(result, engine, prep, k):
 
 @pytest.fixture(scope="module")
 def eager(tiny_clip):
-    engine = Engine("mini", device="cpu", attn="eager")
+    engine = Engine("mini", device="cpu", attn="eager")  # same seeded weights as the SDPA engine
     return engine, engine.prepare(tiny_clip, QUESTION)
 
 
@@ -154,7 +179,9 @@ def eager(tiny_clip):
 def test_attention_rows_equal_eager_weights(eager):
     engine, prep = eager
     ad = engine.adapter
-    out = engine.model.thinker(**prep.inputs, use_audio_in_video=True, use_cache=False, output_attentions=True)
+    out = engine.model.thinker(
+        **prep.inputs, use_audio_in_video=True, use_cache=False, output_attentions=True
+    )
     cap = A.capture_prefill(ad, prep.inputs, use_audio_in_video=True)
     layout = _layout(ad, prep.inputs)
     rows = A.question_rows(layout, prep.inputs["input_ids"], ad.media_delimiter_ids)
@@ -168,12 +195,11 @@ def test_attention_rows_equal_eager_weights(eager):
 
 
 @torch.inference_mode()
-def test_eager_and_sdpa_knockouts_agree(eager, tiny_clip):
+def test_eager_and_sdpa_knockouts_agree(eager, engine, prep):
     """run_layers' explicit causal mask (eager) and SDPA's causal path give the same continuation."""
     eng_e, prep_e = eager
-    eng_s = Engine("mini", device="cpu", attn="sdpa")
-    prep_s = eng_s.prepare(tiny_clip, QUESTION)
-    ad_e, ad_s = eng_e.adapter, eng_s.adapter
+    prep_s = prep
+    ad_e, ad_s = eng_e.adapter, engine.adapter
     cap_e = A.capture_prefill(ad_e, prep_e.inputs, use_audio_in_video=True)
     cap_s = A.capture_prefill(ad_s, prep_s.inputs, use_audio_in_video=True)
     keep = (_layout(ad_s, prep_s.inputs).modality != VIDEO).nonzero().squeeze(-1)

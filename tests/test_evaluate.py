@@ -218,6 +218,7 @@ def test_a_line_cut_short_by_a_kill_is_ignored(tmp_path):
 # End to end on the miniature
 
 
+@pytest.mark.slow
 def test_all_five_formats_end_to_end_and_resume_after_a_limit(engine, tiny_clips, tmp_path):
     """Five synthetic benchmarks in one data folder; a corrupt video counts as a problem, not an answer."""
     data = tmp_path / "data"
@@ -239,26 +240,26 @@ def test_all_five_formats_end_to_end_and_resume_after_a_limit(engine, tiny_clips
     spy = Spy(engine)
     work = ev.pending(samples, specs, store.done(), "mini")
     run_problems = ev.evaluate(
-        spy, work, store, model="mini", max_new_tokens=2, media=SMALL_MEDIA, progress=False
+        spy, work, store, model="mini", max_new_tokens=1, media=SMALL_MEDIA, progress=False
     )
     assert spy.prepares == len(BENCHMARKS) and spy.runs == 2 * (len(BENCHMARKS) - 1)
-    assert [p.benchmark for p in run_problems] == ["lvomnibench"] and "cannot prepare" in run_problems[
-        0
-    ].reason
+    assert [p.benchmark for p in run_problems] == ["lvomnibench"]
+    assert "cannot prepare" in run_problems[0].reason
 
-    # "interrupted" by the limit: raising it to 2 only runs the second sample of each benchmark
+    # "interrupted" by the limit: raising it to 2 (seats only, to keep the test short) runs just the new
+    # samples; lvomnibench's first sample is retried (nothing of it was recorded) and fails again
     samples2, _ = ev.load_samples(str(data), ",".join(BENCHMARKS), limit=2)
-    work = ev.pending(samples2, specs, store.done(), "mini")
-    assert {s.id for s, _ in work} == {s.id for s in samples2[1::2]} | {
-        s.id for s in samples if s.benchmark == "lvomnibench"
-    }
+    specs2 = ev.run_specs("seats", "R10")
+    work = ev.pending(samples2, specs2, store.done(), "mini")
+    lv = {s.id for s in samples2 if s.benchmark == "lvomnibench"}
+    assert {s.id for s, _ in work} == {s.id for s in samples2[1::2]} | lv
     spy2 = Spy(engine)
-    ev.evaluate(spy2, work, store, model="mini", max_new_tokens=2, media=SMALL_MEDIA, progress=False)
-    assert spy2.runs == 2 * (len(BENCHMARKS) - 1)  # lvomnibench's two samples both sit on the corrupt video
+    ev.evaluate(spy2, work, store, model="mini", max_new_tokens=1, media=SMALL_MEDIA, progress=False)
+    assert spy2.runs == len(BENCHMARKS) - 1 and spy2.prepares == len(BENCHMARKS) - 1 + len(lv)
 
     records = store.records()
     keys = [(r["benchmark"], r["sample_id"], r["method"], r["retention"]) for r in records]
-    assert len(keys) == len(set(keys)) == 2 * 2 * (len(BENCHMARKS) - 1)
+    assert len(keys) == len(set(keys)) == 3 * (len(BENCHMARKS) - 1)
     by_id = {s.id: s for s in samples2}
     for r in records:
         assert r["correct"] == (r["pred"] == by_id[r["sample_id"]].answer)
@@ -267,7 +268,7 @@ def test_all_five_formats_end_to_end_and_resume_after_a_limit(engine, tiny_clips
     summary = summarize(records)
     assert summary["benchmarks"] == sorted(set(BENCHMARKS) - {"lvomnibench"})
     assert [(row["method"], row["retention"], row["samples"]) for row in summary["rows"]] == [
-        ("full", "-", 8),
+        ("full", "-", 4),
         ("seats", "R10", 8),
     ]
     full, seats = summary["rows"]

@@ -129,6 +129,23 @@ def test_rejects_unknown_layout():
         enable_fast_vision(torch.nn.Linear(2, 2))
 
 
+def test_off_cpu_bf16_path_on_meta_device(visual):
+    """Device and dtype come from the inputs: the index transfer and bf16 RoPE/SDPA path run on a non-CPU device.
+
+    The meta device checks shapes/dtypes only; values on CUDA are checked by the gpu-marked test below.
+    """
+    import copy
+
+    meta_visual = copy.deepcopy(visual).to("meta", torch.bfloat16)
+    grid = torch.tensor(GRIDS["two_videos"])
+    pixels = _pixels(visual, grid).to("meta", torch.bfloat16)
+    with torch.no_grad(), fast_vision(meta_visual):
+        out = meta_visual(pixels, grid_thw=grid)
+    merge_unit = visual.config.spatial_merge_size**2
+    assert out.pooler_output.shape == (pixels.shape[0] // merge_unit, visual.config.out_hidden_size)
+    assert out.pooler_output.dtype == torch.bfloat16 and out.pooler_output.device.type == "meta"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_bf16_close_to_stock():

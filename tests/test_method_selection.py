@@ -189,3 +189,22 @@ def test_pool_pairs():
     assert pool_pairs(x.half(), 2).dtype == torch.float16
     with pytest.raises(ValueError, match="group"):
         pool_pairs(x, 0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_select_per_window_batched_equals_per_window_loop(seed):
+    """The batched greedy picks exactly what diversity_select picks window by window (the reference)."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 200, (1,), generator=g))
+    feats = torch.randn(n, 6, generator=g)
+    window = torch.randint(0, 5, (n,), generator=g)
+    if seed % 2:
+        window = window.sort().values
+    importance = torch.rand(n, generator=g) if seed % 3 else None
+    ratio = float(torch.rand(1, generator=g)) * 0.9 + 0.05
+    expected = []
+    for w in torch.unique(window).tolist():
+        idx = (window == w).nonzero().squeeze(1)
+        sub = None if importance is None else importance[idx]
+        expected.append(idx[diversity_select(feats[idx], window_keep_count(len(idx), ratio), sub)])
+    assert torch.equal(select_per_window(feats, window, ratio, importance), torch.cat(expected).sort().values)

@@ -97,24 +97,76 @@ def window_keep_count(n: int, ratio: float) -> int:
 def select_per_window(
     features: torch.Tensor, window: torch.Tensor, ratio: float, importance: torch.Tensor | None = None
 ) -> torch.LongTensor:
-    """Stage I: diversity_select inside every window (spec §1).
+    """Stage I: diversity_select inside every window (spec §1), all windows at once.
 
     features: (N, D); window: (N,) long window ids; importance: (N,) or None; 0 < ratio <= 1.
     A window with N_w tokens keeps max(1, min(N_w, floor(ratio * N_w + 0.5))) of them (round half up).
-    Returns the kept global indices, sorted ascending.
+    Returns the kept global indices, sorted ascending -- the same as calling diversity_select per window,
+    but the greedy steps of all windows run together (one batched step per pick instead of one per window).
     """
     _check_features(features, importance)
     if tuple(window.shape) != (features.shape[0],):
         raise ValueError(f"window must be ({features.shape[0]},), got shape {tuple(window.shape)}")
     if not 0 < ratio <= 1:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
-    kept = []
-    for w in torch.unique(window).tolist():  # ascending window ids
-        idx = (window == w).nonzero().squeeze(1)  # (N_w,)
-        sub_importance = None if importance is None else importance[idx]  # (N_w,)
-        local = diversity_select(features[idx], window_keep_count(len(idx), ratio), sub_importance)  # (k_w,)
-        kept.append(idx[local])
-    return torch.cat(kept).sort().values  # (sum k_w,)
+    device = features.device
+    ids, inverse, counts = torch.unique(window, return_inverse=True, return_counts=True)  # (W,), (N,), (W,)
+    W, n_max = len(ids), int(counts.max())
+    order = torch.argsort(inverse, stable=True)  # (N,) tokens grouped by window, in sequence order
+    slot = torch.arange(len(order), device=device) - torch.repeat_interleave(
+        counts.cumsum(0) - counts, counts
+    )
+    rows, cols = inverse[order], slot  # where each grouped token sits in the (W, n_max) padded layout
+
+    x = torch.zeros(W, n_max, features.shape[1], dtype=_compute_dtype(features.dtype), device=device)
+    x[rows, cols] = _unit_rows(features)[order]  # (W, n_max, D)
+    valid = torch.zeros(W, n_max, dtype=torch.bool, device=device)
+    valid[rows, cols] = True
+    a = torch.zeros(W, n_max, dtype=x.dtype, device=device)
+    a[rows, cols] = 1.0 if importance is None else importance.to(x.dtype)[order]
+    k = torch.tensor([window_keep_count(int(c), ratio) for c in counts.tolist()], device=device)  # (W,)
+
+    kept = _batched_max_min(x, valid, a, k)  # (W, n_max)
+    return order[kept[rows, cols]].sort().values  # (sum k_w,)
+
+
+def _argmax_first_rows(values: torch.Tensor) -> torch.Tensor:
+    """(W,) per-row index of the largest value, lowest index among ties."""
+    index = torch.arange(values.shape[1], device=values.device).expand_as(values)  # (W, n)
+    best = values.max(dim=1, keepdim=True).values  # (W, 1)
+    return torch.where(values == best, index, values.shape[1]).min(dim=1).values  # (W,)
+
+
+def _batched_max_min(x: torch.Tensor, valid: torch.Tensor, a: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Greedy weighted max-min diversity in W padded windows at once (same picks as diversity_select).
+
+    x: (W, n, D) unit rows; valid: (W, n) real tokens; a: (W, n) importance; k: (W,) picks per window.
+    Returns (W, n) bool: the kept tokens.
+    """
+    W, n, _ = x.shape
+    rows = torch.arange(W, device=x.device)
+    inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
+    kept = torch.zeros(W, n, dtype=torch.bool, device=x.device)
+    full = k >= valid.sum(1)  # windows that keep everything
+    kept |= valid & full[:, None]
+
+    dist = 1 - x @ x.transpose(1, 2)  # (W, n, n)
+    eye = torch.eye(n, dtype=torch.bool, device=x.device)
+    dist = dist.masked_fill(eye | ~valid[:, None, :], inf)  # ignore self and padding as neighbours
+    nearest = dist.min(dim=2).values  # (W, n) distance to the nearest other token
+    nearest = torch.where(nearest.isinf(), torch.zeros_like(nearest), nearest)  # single-token windows
+    neg = torch.tensor(float("-inf"), dtype=x.dtype, device=x.device)
+    first = _argmax_first_rows(torch.where(valid, a * nearest, neg))  # (W,)
+    active = ~full
+    kept[rows[active], first[active]] = True
+    min_dist = 1 - (x @ x[rows, first].unsqueeze(-1)).squeeze(-1)  # (W, n)
+    for step in range(1, int(k[active].max()) if active.any() else 1):
+        active = active & (k > step)  # windows that still need a pick
+        value = torch.where(valid & ~kept, a * min_dist, neg)  # (W, n)
+        j = _argmax_first_rows(value)  # (W,)
+        kept[rows[active], j[active]] = True
+        min_dist = torch.minimum(min_dist, 1 - (x @ x[rows, j].unsqueeze(-1)).squeeze(-1))
+    return kept
 
 
 def random_select(n: int, k: int, generator: torch.Generator | None = None) -> torch.LongTensor:

@@ -1,0 +1,88 @@
+"""The shipped miniature (assets/mini) loads through the normal path and answers fresh generated questions.
+
+References are independent of the model: the correct option of every question is derived from the scene's
+content twice (by construction in `make_sample` and again by `answerable`), and chance is 1/4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seats_core import scenes
+from seats_core.config import SeatsConfig
+from seats_core.media import load_clip
+from seats_core.models import mini
+from seats_core.pipeline import Engine
+
+HELDOUT_SEED = (
+    9_876  # not a training stream: train_mini uses sample_seed(seed, 0|1, i) = (10*seed+stream)*1e7 + i
+)
+N_ARRAYS = 48  # questions decoded from arrays (clip_from_arrays)
+N_FILES = 6  # questions written to mp4 (H.264 + AAC) and decoded from the file
+CHANCE = 1 / len(scenes.LETTERS)
+MIN_ACCURACY = 0.8  # the shipped weights score ~0.9+ (assets/mini/training.json); well above chance
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if not (mini.MINI_DIR / "model.safetensors").exists():
+        pytest.fail("assets/mini/model.safetensors is missing: run scripts/train_mini.py")
+    torch.manual_seed(0)
+    return Engine("mini", device="cpu")
+
+
+def _answer(engine: Engine, clip, question: str) -> str | None:
+    prep = engine.prepare(clip, question)
+    result = engine.run(prep, SeatsConfig.make("full", "R10"), max_new_tokens=4)
+    return scenes.parse_answer(result["answer"])
+
+
+def test_generator_is_seeded_and_answers_check_out():
+    a, b = scenes.make_sample(123), scenes.make_sample(123)
+    assert a.question == b.question and a.answer == b.answer
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
+    for s in scenes.make_set(HELDOUT_SEED + 1, 60):
+        derived = [q for q in scenes.answerable(s.slots) if q["question"] == s.question]
+        assert len(derived) == 1 and derived[0]["answer"] == s.answer, s.to_dict()
+    kinds = {s.kind for s in scenes.make_set(HELDOUT_SEED + 2, 200)}
+    assert kinds == set(scenes.QUESTIONS)
+    mods = [scenes.QUESTIONS[k][2] for k in scenes.MIX]
+    assert sum(w for k, w in scenes.MIX.items() if scenes.QUESTIONS[k][2] == "av") > 0.5 and "a" in mods
+
+
+def test_shipped_model_loads_through_the_normal_path(engine):
+    thinker, _ = mini.build_model()
+    assert engine.num_layers == 28 == thinker.config.text_config.num_hidden_layers
+    meta = mini.metadata()
+    assert meta["media"] == mini.media_budget()
+    assert meta["media"]["max_pixels"] == scenes.MINI_MEDIA.max_pixels
+    assert meta["media"]["min_pixels"] == scenes.MINI_MEDIA.min_pixels
+    ref = mini.build_config(mini.build_tokenizer())  # shipped config = the code's architecture
+    assert thinker.config.text_config.hidden_size == ref.text_config.hidden_size
+    assert thinker.config.video_token_id == ref.video_token_id
+    total = sum(p.stat().st_size for p in mini.MINI_DIR.iterdir() if p.is_file())
+    assert total < 50 * 2**20
+
+
+@pytest.mark.slow
+def test_trained_model_answers_heldout_scenes(engine):
+    samples = scenes.make_set(HELDOUT_SEED, N_ARRAYS)
+    correct = [_answer(engine, s.clip(scenes.MINI_MEDIA), s.question) == s.answer for s in samples]
+    accuracy = float(np.mean(correct))
+    print(f"held-out accuracy (all tokens, {N_ARRAYS} questions from arrays): {accuracy:.3f}")
+    assert accuracy >= MIN_ACCURACY, f"{accuracy:.3f} (chance {CHANCE:.2f})"
+
+
+@pytest.mark.slow
+def test_trained_model_answers_from_mp4_files(engine, tmp_path):
+    samples = scenes.make_set(HELDOUT_SEED + 3, N_FILES)
+    correct = []
+    for s in samples:
+        path = scenes.write_sample(s, tmp_path / f"scene_{s.seed}.mp4")
+        clip = load_clip(path, scenes.MINI_MEDIA)
+        assert clip.has_audio and clip.frames.shape[1:3] == s.clip().frames.shape[1:3]
+        correct.append(_answer(engine, clip, s.question) == s.answer)
+    # Six questions: at most one miss at the array accuracy; chance would get ~1.5 right.
+    assert sum(correct) >= N_FILES - 1, correct
