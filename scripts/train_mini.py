@@ -48,10 +48,10 @@ MIN_OVERLAP = 0.25  # a video token "contains" a shape when the shape covers thi
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=1300, help="optimizer steps (one clip each)")
+    p.add_argument("--steps", type=int, default=750, help="optimizer steps (one clip each)")
     p.add_argument("--minutes", type=float, default=33.0, help="stop (and save) after this wall time")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=60)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--aux-weight", type=float, default=0.5)
     p.add_argument(

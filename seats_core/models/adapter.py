@@ -255,7 +255,8 @@ class OmniAdapter:
     @staticmethod
     def processor_inputs(processor, text: str, frames, fps: float, audio, sample_rate: int):
         """Run the stock processor on decoded media (frames (T,H,W,3) uint8 already resized, audio or None)."""
-        videos_kwargs = dict(fps=fps, do_resize=False, do_sample_frames=False)
+        # Frames arrive sampled and resized by seats_core.media (qwen-omni-utils rules); the processor only patchifies.
+        videos_kwargs = dict(fps=fps, do_resize=False, do_sample_frames=False, cap_pixels_per_frame=True)
         kw = dict(text=text, videos=[frames], videos_kwargs=videos_kwargs, return_tensors="pt")
         if audio is not None:
             kw.update(audio=[audio], load_audio_from_video=True, audio_from_video_indices=[0])
