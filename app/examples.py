@@ -54,7 +54,11 @@ def gallery(directory: Path = EXAMPLES_DIR) -> list[list[str]]:
 
 
 def labels(directory: Path = EXAMPLES_DIR) -> list[str]:
-    return [ex.get("title", ex["name"]) for ex in index(directory)["examples"] if (Path(directory) / ex["clip"]).exists()]
+    return [
+        ex.get("title", ex["name"])
+        for ex in index(directory)["examples"]
+        if (Path(directory) / ex["clip"]).exists()
+    ]
 
 
 def find(clip_path: str | None, question: str | None, directory: Path = EXAMPLES_DIR) -> dict | None:

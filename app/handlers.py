@@ -104,7 +104,9 @@ def advanced_kwargs(values: dict | None) -> dict:
     return out
 
 
-def make_configs(method: str, retention: str, baseline: str, advanced: dict | None = None) -> dict[str, dict | str]:
+def make_configs(
+    method: str, retention: str, baseline: str, advanced: dict | None = None
+) -> dict[str, dict | str]:
     """RUN_KEYS -> SeatsConfig dict, or an error message for a baseline that cannot run at these settings.
 
     Raises gr.Error for a bad method / retention / advanced setting (the user's main choice)."""
@@ -112,7 +114,9 @@ def make_configs(method: str, retention: str, baseline: str, advanced: dict | No
         kw = advanced_kwargs(advanced)
         configs: dict[str, dict | str] = {
             "full": SeatsConfig.make("full", retention or DEFAULT_RETENTION, **kw).to_dict(),
-            "method": SeatsConfig.make(method or DEFAULT_METHOD, retention or DEFAULT_RETENTION, **kw).to_dict(),
+            "method": SeatsConfig.make(
+                method or DEFAULT_METHOD, retention or DEFAULT_RETENTION, **kw
+            ).to_dict(),
         }
     except ValueError as e:
         raise gr.Error(f"settings: {e}") from e
@@ -181,16 +185,17 @@ def run_models(
     return runs, notes
 
 
-def run_analysis(model: str, clip: str, question: str) -> dict:
-    """seats_core.analysis.analyze on one clip (raises ModuleNotFoundError while that module is missing)."""
-    from seats_core import analysis  # lazy: written separately, may be absent
+def run_analysis(model: str, clip: str, question: str, progress: Callable | None = None) -> dict:
+    """seats_core.analysis.analyze on one clip (raises ModuleNotFoundError where that module is missing)."""
+    from seats_core import analysis  # lazy: optional part of the core
 
     engine = get_engine(model)
     try:
         prep = engine.prepare(clip, question, APP_MEDIA)
     except (MediaError, InputError) as e:
         raise gr.Error(str(e)) from e
-    return analysis.analyze(engine, prep)
+    report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
+    return analysis.analyze(engine, prep, progress=report)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,7 +243,9 @@ def run_clip(
     entry = examples.find(clip, question)
     runs = _precomputed(entry, configs, model, n_new) if entry else None
     if runs is not None:
-        return present_runs(runs, clip, "precomputed example (no model call)", [], examples.load_analysis(entry))
+        return present_runs(
+            runs, clip, "precomputed example (no model call)", [], examples.load_analysis(entry)
+        )
     runs, notes = compute(model, clip, question.strip(), configs, n_new, progress)
     for note in notes:
         gr.Warning(note)
@@ -253,9 +260,13 @@ def load_example(clip: str | None, question: str | None) -> dict:
     settings = examples.index()["settings"]
     notes = []
     if settings.get("model") != default_model():
-        notes.append(f"Precomputed with `{settings.get('model')}`; press Run to answer with `{default_model()}`.")
+        notes.append(
+            f"Precomputed with `{settings.get('model')}`; press Run to answer with `{default_model()}`."
+        )
     source = f"precomputed example ({settings.get('method')} {settings.get('retention')}, no model call)"
-    return present_runs(examples.load_runs(entry), examples.clip_path(entry), source, notes, examples.load_analysis(entry))
+    return present_runs(
+        examples.load_runs(entry), examples.clip_path(entry), source, notes, examples.load_analysis(entry)
+    )
 
 
 def present_runs(runs: dict, clip: str, source: str, notes: list[str], analysis: dict | None) -> dict:
@@ -291,13 +302,18 @@ def present_runs(runs: dict, clip: str, source: str, notes: list[str], analysis:
 def _report_overlays(view: dict, key: str) -> list:
     """Frame grids at the stage boundaries of run `key` for the HTML report."""
     run = view["runs"][key]
-    layers = sorted({0, 1} | {b["after"] + 1 for b in V.boundaries(run) if b["after"] + 1 <= view["num_layers"]})
+    layers = sorted(
+        {0, 1} | {b["after"] + 1 for b in V.boundaries(run) if b["after"] + 1 <= view["num_layers"]}
+    )
     try:
         clip = present.clip_for(view["clip_path"], APP_MEDIA)
     except MediaError:
         return []
     return [
-        (f"{present.RUN_TITLES[key]}, layer {x}: {V.stage_label(run, x)}", present.layer_images(view, key, x, "waveform", clip)[0])
+        (
+            f"{present.RUN_TITLES[key]}, layer {x}: {V.stage_label(run, x)}",
+            present.layer_images(view, key, x, "waveform", clip)[0],
+        )
         for x in layers
     ]
 
@@ -306,8 +322,12 @@ def explore(view: dict | None, key: str | None, layer, audio_mode: str | None) -
     """Re-render the layer explorer from the stored view data (no model call)."""
     keys = V.explorable(view)
     if not keys:
-        return {"frames": None, "audio": None, "counts": "Run a clip or pick an example first.",
-                "strip": plots.empty("no run yet", plots.STRIP_HEIGHT)}
+        return {
+            "frames": None,
+            "audio": None,
+            "counts": "Run a clip or pick an example first.",
+            "strip": plots.empty("no run yet", plots.STRIP_HEIGHT),
+        }
     key = key if key in keys else keys[0]
     layer = max(0, min(int(layer or 0), view["num_layers"]))
     try:
@@ -323,18 +343,26 @@ def explore(view: dict | None, key: str | None, layer, audio_mode: str | None) -
     }
 
 
-def analyze(view: dict | None, model: str | None, compute: Callable = run_analysis) -> dict:
+def analyze(
+    view: dict | None, model: str | None, progress: Callable | None = None, compute: Callable = run_analysis
+) -> dict:
     """The dependency view for the clip of the last run (an extra model pass; optional module)."""
     if not V.explorable(view):
         raise gr.Error("Run a clip or pick an example first.")
     try:
-        result = compute(model or default_model(), view["clip_path"], view["question"])
+        result = compute(model or default_model(), view["clip_path"], view["question"], progress)
     except ModuleNotFoundError as e:
         note = f"the analysis module is not installed in this build ({e.name})"
-        return {"analysis": None, "dependency": plots.empty("analysis unavailable", plots.DEPENDENCY_HEIGHT),
-                "dependency_notes": present.dependency_markdown(None, note)}
-    return {"analysis": result, "dependency": plots.dependency(result),
-            "dependency_notes": present.dependency_markdown(result)}
+        return {
+            "analysis": None,
+            "dependency": plots.empty("analysis unavailable", plots.DEPENDENCY_HEIGHT),
+            "dependency_notes": present.dependency_markdown(None, note),
+        }
+    return {
+        "analysis": result,
+        "dependency": plots.dependency(result),
+        "dependency_notes": present.dependency_markdown(result),
+    }
 
 
 def api_run(
@@ -351,7 +379,9 @@ def api_run(
         cfg = SeatsConfig.make(method or DEFAULT_METHOD, retention or DEFAULT_RETENTION).to_dict()
     except ValueError as e:
         raise gr.Error(f"settings: {e}") from e
-    runs, _ = compute(default_model(), clip, question.strip(), {"method": cfg}, DEFAULT_MAX_NEW_TOKENS, progress)
+    runs, _ = compute(
+        default_model(), clip, question.strip(), {"method": cfg}, DEFAULT_MAX_NEW_TOKENS, progress
+    )
     result = runs["method"]
     return result["answer"], result
 

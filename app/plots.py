@@ -67,7 +67,7 @@ def token_flow(view: dict) -> go.Figure:
     for key in keys:
         run = view["runs"][key]
         for mod in ("video", "audio"):
-            ys = [V.counts_at(run, layer)[mod] for layer in range(L + 1)]
+            ys = [V.counts_at(view, key, layer)[mod] for layer in range(L + 1)]
             if not any(ys):
                 continue
             fig.add_trace(
@@ -105,7 +105,7 @@ def stage_strip(view: dict, key: str, layer: int) -> go.Figure:
     L = view["num_layers"]
     fig = go.Figure()
     for mod in ("video", "audio"):
-        ys = [V.counts_at(run, x)[mod] for x in range(L + 1)]
+        ys = [V.counts_at(view, key, x)[mod] for x in range(L + 1)]
         fig.add_trace(
             go.Bar(x=list(range(L + 1)), y=ys, name=mod, marker_color=MODALITY_COLOR[mod], opacity=0.8)
         )
@@ -136,7 +136,9 @@ def speed(view: dict) -> go.Figure:
         subplot_titles=("LLM prefill (analytic TFLOPs)", "measured time by stage (ms)", "KV cache (MiB)"),
     )
     fig.add_trace(
-        go.Bar(x=names, y=[r["flops"]["prefill"] / TERA for r in runs], marker_color="#22c55e", name="TFLOPs"),
+        go.Bar(
+            x=names, y=[r["flops"]["prefill"] / TERA for r in runs], marker_color="#22c55e", name="TFLOPs"
+        ),
         1,
         1,
     )
@@ -164,7 +166,9 @@ def speed(view: dict) -> go.Figure:
             2,
         )
     fig.add_trace(
-        go.Bar(x=names, y=[r["kv_cache_bytes"] / MEGA for r in runs], marker_color="#64748b", name="KV cache"),
+        go.Bar(
+            x=names, y=[r["kv_cache_bytes"] / MEGA for r in runs], marker_color="#64748b", name="KV cache"
+        ),
         1,
         3,
     )

@@ -24,7 +24,9 @@ from . import view as V
 CLIP_CACHE_SIZE = 4  # decoded clips kept for scrubbing (a few sessions at once)
 EXPORT_TTL_S = 3600  # export files older than this are deleted when new ones are written
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "seats_explorer" / f"exports-{os.getpid()}"
-FUSION_KL_FRACTION = 0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
+FUSION_KL_FRACTION = (
+    0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
+)
 RUN_TITLES = {"full": "Full model", "method": "Pruned", "baseline": "Baseline"}
 
 _clips: OrderedDict[tuple, Clip] = OrderedDict()
@@ -63,15 +65,17 @@ def clip_for(path: str, media: MediaConfig) -> Clip:
 # One layer of one run
 
 
-def layer_images(view: dict, key: str, layer: int, audio_mode: str, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+def layer_images(
+    view: dict, key: str, layer: int, audio_mode: str, clip: Clip
+) -> tuple[np.ndarray, np.ndarray]:
     """(frame grid, audio strip) images of run `key` at explorer layer `layer`."""
     run = view["runs"][key]
     alive = V.alive_at(run, layer)  # (N,)
     score, what = V.scores_at(run, layer)
-    cols = run["cols"]
+    cols = view["tokens"]
     out = []
     for mod in ("video", "audio"):
-        sel = V.modality_mask(run, mod)
+        sel = V.modality_mask(view, mod)
         out.append((sel, render.rank_normalise(score[sel], alive[sel])))
     (vsel, vscore), (asel, ascore) = out
     t = np.asarray([x for x, s in zip(cols["t"], vsel) if s], np.int64)
@@ -101,14 +105,14 @@ def layer_images(view: dict, key: str, layer: int, audio_mode: str, clip: Clip) 
         ascore,
         clip.duration,
         audio_mode,
-        V.window_starts(run, "audio"),
+        V.window_starts(view, "audio"),
     )
     return frames, audio
 
 
 def counts_markdown(view: dict, key: str, layer: int) -> str:
     run = view["runs"][key]
-    now, total = V.counts_at(run, layer), V.counts_at(run, 0)
+    now, total = V.counts_at(view, key, layer), V.counts_at(view, key, 0)
     _, what = V.scores_at(run, layer)
     lines = [f"**{V.stage_label(run, layer)}**", ""]
     for mod in ("video", "audio"):
@@ -146,7 +150,11 @@ def answers_html(view: dict) -> str:
             continue
         t, f = run["timing_ms"], run["flops"]
         kept = run["retention_measured"]["overall"]
-        ratio = f" ({full_flops / f['prefill']:.1f}x fewer)" if full_flops and key != "full" and f["prefill"] else ""
+        ratio = (
+            f" ({full_flops / f['prefill']:.1f}x fewer)"
+            if full_flops and key != "full" and f["prefill"]
+            else ""
+        )
         answer = run["answer"] or "(empty answer)"
         cards.append(
             "<div class='seats-card'>"
@@ -254,7 +262,12 @@ def export_files(runs: dict, view: dict, analysis: dict | None, overlays: list) 
     _prune_exports(time.time())
     EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
     d = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
-    trace = {"question": view.get("question"), "source": view.get("source"), "runs": runs, "analysis": analysis}
+    trace = {
+        "question": view.get("question"),
+        "source": view.get("source"),
+        "runs": runs,
+        "analysis": analysis,
+    }
     json_path = d / "seats_trace.json"
     json_path.write_text(json.dumps(trace, indent=1))
     html_path = d / "seats_report.html"

@@ -53,7 +53,11 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         ad = self.adapter
-        for module, fn in ((ad.visual, self._video), (ad.audio_tower, self._audio), (ad.layers[0], self._layer0)):
+        for module, fn in (
+            (ad.visual, self._video),
+            (ad.audio_tower, self._audio),
+            (ad.layers[0], self._layer0),
+        ):
             if module is not None:
                 self.handles.append(module.register_forward_pre_hook(fn))
         return self

@@ -208,7 +208,9 @@ def audio_strip(
     start_s/end_s/alive/score01 (Na,) describe the audio tokens (40 ms each in Qwen2.5-Omni).
     """
     if audio is None:
-        return _message(width, TOKEN_BAR_PX + AUDIO_PLOT_PX + AXIS_PX, "no audio track: this clip ran video-only")
+        return _message(
+            width, TOKEN_BAR_PX + AUDIO_PLOT_PX + AXIS_PX, "no audio track: this clip ran video-only"
+        )
     if mode not in ("waveform", "spectrogram"):
         raise ValueError(f"mode must be 'waveform' or 'spectrogram', got {mode!r}")
     panel = (_spectrogram_panel if mode == "spectrogram" else _waveform_panel)(audio, sample_rate, width)

@@ -44,7 +44,9 @@ def answers_table(view: dict) -> str:
         if run is None:
             continue
         if "error" in run:
-            rows.append(f"<tr><td>{html.escape(key)}</td><td colspan=7>error: {html.escape(run['error'])}</td></tr>")
+            rows.append(
+                f"<tr><td>{html.escape(key)}</td><td colspan=7>error: {html.escape(run['error'])}</td></tr>"
+            )
             continue
         t, f, r = run["timing_ms"], run["flops"], run["retention_measured"]
         rows.append(

@@ -13,7 +13,7 @@ import gradio as gr
 
 from seats_core.config import METHODS
 
-from . import about, examples, handlers, plots
+from . import about, examples, handlers, plots, present
 from .handlers import ADVANCED_DEFAULTS
 
 MODEL_QUEUE = "model"
@@ -49,10 +49,17 @@ INTRO = (
 def _advanced_widgets() -> dict[str, gr.components.Component]:
     d = ADVANCED_DEFAULTS
     return {
-        "encoder_scale": gr.Number(d["encoder_scale"], label="encoder_scale (lambda: Stage I keeps lambda*R)"),
-        "drop_layers": gr.Textbox("", label="drop_layers (Stage II, 1-based 'after layer d'; blank = paper's)",
-                                  placeholder="e.g. 16,18,20"),
-        "late_layer": gr.Number(None, label="late_layer (first text-only layer; blank = paper's)", precision=0),
+        "encoder_scale": gr.Number(
+            d["encoder_scale"], label="encoder_scale (lambda: Stage I keeps lambda*R)"
+        ),
+        "drop_layers": gr.Textbox(
+            "",
+            label="drop_layers (Stage II, 1-based 'after layer d'; blank = paper's)",
+            placeholder="e.g. 16,18,20",
+        ),
+        "late_layer": gr.Number(
+            None, label="late_layer (first text-only layer; blank = paper's)", precision=0
+        ),
         "temperature": gr.Number(d["temperature"], label="temperature of the window weights"),
         "score_layer": gr.Radio(["same", "next"], value=d["score_layer"], label="score_layer"),
         "use_importance": gr.Checkbox(d["use_importance"], label="use_importance (Stage I weighting)"),
@@ -73,20 +80,34 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=2):
-                video = gr.Video(label="Clip (video with sound)", sources=["upload"], include_audio=True, height=260)
-                question = gr.Textbox(label="Question", lines=2, placeholder="What happens when the tone plays?")
+                video = gr.Video(
+                    label="Clip (video with sound)", sources=["upload"], include_audio=True, height=260
+                )
+                question = gr.Textbox(
+                    label="Question", lines=2, placeholder="What happens when the tone plays?"
+                )
                 with gr.Row():
-                    model = gr.Dropdown(handlers.model_choices(), value=handlers.default_model(), label="Model")
+                    model = gr.Dropdown(
+                        handlers.model_choices(), value=handlers.default_model(), label="Model"
+                    )
                     method = gr.Dropdown(list(METHODS), value=handlers.DEFAULT_METHOD, label="Method")
                 with gr.Row():
                     retention = gr.Dropdown(
-                        handlers.presets(), value=handlers.DEFAULT_RETENTION, allow_custom_value=True,
+                        handlers.presets(),
+                        value=handlers.DEFAULT_RETENTION,
+                        allow_custom_value=True,
                         label="Retention (preset, or type 'video,audio' e.g. 0.3,0.6)",
                     )
-                    baseline = gr.Dropdown(list(handlers.BASELINES), value=handlers.DEFAULT_BASELINE,
-                                           label="Baseline to compare")
-                max_new = gr.Slider(1, handlers.MAX_NEW_TOKENS_LIMIT, handlers.DEFAULT_MAX_NEW_TOKENS, step=1,
-                                    label="Max new tokens")
+                    baseline = gr.Dropdown(
+                        list(handlers.BASELINES), value=handlers.DEFAULT_BASELINE, label="Baseline to compare"
+                    )
+                max_new = gr.Slider(
+                    1,
+                    handlers.MAX_NEW_TOKENS_LIMIT,
+                    handlers.DEFAULT_MAX_NEW_TOKENS,
+                    step=1,
+                    label="Max new tokens",
+                )
                 with gr.Accordion("Advanced: every SeatsConfig field", open=False):
                     adv = _advanced_widgets()
                 with gr.Row():
@@ -112,11 +133,18 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 strip = gr.Plot(label="Tokens alive per layer", show_label=False)
                 with gr.Row():
                     with gr.Column(scale=3):
-                        frames = gr.Image(label="Frames (one per 2-frame temporal grid)", type="numpy",
-                                          interactive=False, elem_id="frame-overlay", buttons=["download", "fullscreen"])
+                        frames = gr.Image(
+                            label="Frames (one per 2-frame temporal grid)",
+                            type="numpy",
+                            interactive=False,
+                            elem_id="frame-overlay",
+                            buttons=["download", "fullscreen"],
+                        )
                     with gr.Column(scale=1):
                         counts = gr.Markdown()
-                audio = gr.Image(label="Audio (40 ms tokens)", type="numpy", interactive=False, elem_id="audio-overlay")
+                audio = gr.Image(
+                    label="Audio (40 ms tokens)", type="numpy", interactive=False, elem_id="audio-overlay"
+                )
             with gr.Tab("Token flow"):
                 gr.Markdown(
                     "How many video and audio tokens each layer processes: the full model (dotted) keeps all of "
@@ -125,14 +153,16 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 flow = gr.Plot(show_label=False)
             with gr.Tab("Dependency"):
                 analyze_btn = gr.Button("Run dependency analysis")
-                dependency_notes = gr.Markdown(handlers.present.dependency_markdown(None))
+                dependency_notes = gr.Markdown(present.dependency_markdown(None))
                 dependency = gr.Plot(show_label=False)
             with gr.Tab("Speed"):
                 speed_notes = gr.Markdown()
                 speed = gr.Plot(show_label=False)
             with gr.Tab("Export"):
-                gr.Markdown("The run's JSON trace (the same JSON as `python -m seats_core run --json`) and a "
-                            "self-contained HTML report (opens offline).")
+                gr.Markdown(
+                    "The run's JSON trace (the same JSON as `python -m seats_core run --json`) and a "
+                    "self-contained HTML report (opens offline)."
+                )
                 with gr.Row():
                     export_json = gr.File(label="JSON trace")
                     export_html = gr.File(label="HTML report")
@@ -156,8 +186,18 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         adv_names = list(adv)
 
         def on_run(clip, q, m, meth, ret, base, n_new, *adv_values, progress=gr.Progress()):
-            out = handlers.run_clip(clip, q, m, meth, ret, base, n_new, dict(zip(adv_names, adv_values)),
-                                    progress=progress, compute=compute_runs)
+            out = handlers.run_clip(
+                clip,
+                q,
+                m,
+                meth,
+                ret,
+                base,
+                n_new,
+                dict(zip(adv_names, adv_values)),
+                progress=progress,
+                compute=compute_runs,
+            )
             return [out[n] for n in RUN_OUTPUTS]
 
         def on_example(clip, q):
@@ -169,8 +209,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             return [out[n] for n in EXPLORE_OUTPUTS]
 
         def on_analyze(v, m, progress=gr.Progress()):
-            progress(0.0, desc="dependency analysis")
-            out = handlers.analyze(v, m, compute=compute_analysis)
+            out = handlers.analyze(v, m, progress=progress, compute=compute_analysis)
             return [out[n] for n in ANALYZE_OUTPUTS]
 
         def on_api(clip, q, meth, ret, progress=gr.Progress()):
@@ -190,12 +229,32 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         explore_in = [view, run_choice, layer, audio_mode]
         explore_out = [comps[n] for n in EXPLORE_OUTPUTS]
         for event in (layer.release, run_choice.input, audio_mode.input):
-            event(on_explore, explore_in, explore_out, concurrency_limit=EXPLORE_CONCURRENCY,
-                  api_visibility="private", show_progress="minimal")
-        analyze_btn.click(on_analyze, [view, model], [comps[n] for n in ANALYZE_OUTPUTS],
-                          concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
-        api_btn.click(on_api, [video, question, method, retention], [api_answer, api_result], api_name="run",
-                      concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-        demo.load(lambda: plots.empty("no run yet", plots.STRIP_HEIGHT), None, strip, api_visibility="private")
+            event(
+                on_explore,
+                explore_in,
+                explore_out,
+                concurrency_limit=EXPLORE_CONCURRENCY,
+                api_visibility="private",
+                show_progress="minimal",
+            )
+        analyze_btn.click(
+            on_analyze,
+            [view, model],
+            [comps[n] for n in ANALYZE_OUTPUTS],
+            concurrency_id=MODEL_QUEUE,
+            concurrency_limit=1,
+            api_visibility="private",
+        )
+        api_btn.click(
+            on_api,
+            [video, question, method, retention],
+            [api_answer, api_result],
+            api_name="run",
+            concurrency_id=MODEL_QUEUE,
+            concurrency_limit=1,
+        )
+        demo.load(
+            lambda: plots.empty("no run yet", plots.STRIP_HEIGHT), None, strip, api_visibility="private"
+        )
     demo.queue(max_size=QUEUE_MAX_SIZE)
     return demo

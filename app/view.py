@@ -1,8 +1,9 @@
 """The explorer's per-run view data: a compact, JSON-ready digest of run results, and what is alive where.
 
 A run result (seats_core.pipeline.Engine.run) lists one record per non-text token. The view keeps the same facts
-as columns (a few kB instead of hundreds), so the page can hold them in a hidden gr.JSON and every slider move
-re-renders from them without a model call.
+as columns: the token geometry once (all runs of one clip and question share the prompt layout), and per run only
+what differs (survives_to, importance, relevance), so the page can hold them in a hidden gr.JSON and every slider
+move re-renders from them without a model call.
 
 Layer convention of the explorer: 0 = the encoders' output before Stage I; l = 1..L = decoder layer l (1-based).
 A token is alive at layer l >= 1 iff survives_to >= l (survives_to = number of decoder layers that process it).
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-VIEW_VERSION = 1
+VIEW_VERSION = 2
 RUN_KEYS = ("full", "method", "baseline")  # columns of the answers view, in order
-TOKEN_COLUMNS = ("modality", "window", "t", "row", "col", "audio_index", "start_s", "end_s", "survives_to")
+GEOMETRY = ("index", "modality", "window", "t", "row", "col", "audio_index", "start_s", "end_s")  # shared by runs
+PER_RUN = ("survives_to", "importance")
+SCORE_DIGITS = 4  # significant digits kept of importance / relevance scores (colours use ranks only)
 STAGE_NAMES = {
     "stage1": "Stage I (encoder-side selection)",
     "stage2": "Stage II drop (query-guided)",
@@ -28,19 +31,38 @@ STAGE_NAMES = {
 }
 
 
-def compact_run(result: dict) -> dict:
-    """A result dict with its token records turned into columns (`cols`) and nothing else dropped."""
-    out = {k: v for k, v in result.items() if k != "tokens"}
+def _round(x: float | None) -> float | None:
+    return None if x is None else float(f"{x:.{SCORE_DIGITS}g}")
+
+
+def geometry(result: dict) -> dict[str, list]:
+    """Columns of the token records that depend only on the prompt layout."""
     tokens = result.get("tokens", [])
-    out["cols"] = {c: [tok[c] for tok in tokens] for c in TOKEN_COLUMNS}
-    out["cols"]["importance"] = [tok["importance"] for tok in tokens]
+    return {c: [tok[c] for tok in tokens] for c in GEOMETRY}
+
+
+def compact_run(result: dict) -> dict:
+    """A result dict without its token records: per-token survives_to and importance as columns (`cols`)."""
+    out = {k: v for k, v in result.items() if k not in ("tokens", "relevance")}
+    tokens = result.get("tokens", [])
+    out["cols"] = {
+        "survives_to": [tok["survives_to"] for tok in tokens],
+        "importance": [_round(tok["importance"]) for tok in tokens],
+    }
+    out["relevance"] = {k: [_round(x) for x in v] for k, v in result.get("relevance", {}).items()}
     return out
 
 
 def make_view(runs: dict[str, dict], clip_path: str, source: str, notes: list[str] | None = None) -> dict:
-    """View data for the page. runs: RUN_KEYS -> result dict, or {"error": message} for a run that failed."""
+    """View data for the page. runs: RUN_KEYS -> result dict, or {"error": message} for a run that failed.
+
+    All successful runs must share one prompt layout (same clip, question and model)."""
     ok = {k: r for k, r in runs.items() if "error" not in r}
     first = next(iter(ok.values()), None)
+    tokens = geometry(first) if first else {c: [] for c in GEOMETRY}
+    for key, r in ok.items():
+        if geometry(r) != tokens:
+            raise ValueError(f"run {key!r} has a different token layout from the others")
     return {
         "version": VIEW_VERSION,
         "source": source,
@@ -50,6 +72,7 @@ def make_view(runs: dict[str, dict], clip_path: str, source: str, notes: list[st
         "model": first["model"] if first else None,
         "num_layers": first["num_layers"] if first else 0,
         "notes": list(notes or []),
+        "tokens": tokens,
         "runs": {k: (compact_run(r) if "error" not in r else r) for k, r in runs.items()},
     }
 
@@ -66,9 +89,9 @@ def _col(run: dict, name: str, dtype=np.float64) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in vals], dtype=dtype)
 
 
-def modality_mask(run: dict, modality: str) -> np.ndarray:
+def modality_mask(view: dict, modality: str) -> np.ndarray:
     """(N,) bool: which non-text tokens are `modality` ('video' | 'audio')."""
-    return np.array([m == modality for m in run["cols"]["modality"]], bool)
+    return np.array([m == modality for m in view["tokens"]["modality"]], bool)
 
 
 def alive_at(run: dict, layer: int) -> np.ndarray:
@@ -95,14 +118,15 @@ def scores_at(run: dict, layer: int) -> tuple[np.ndarray, str]:
     return imp, "no scores (nothing pruned)"
 
 
-def counts_at(run: dict, layer: int) -> dict[str, int]:
-    """Tokens per modality ('text', 'video', 'audio') processed at explorer layer `layer`."""
+def counts_at(view: dict, key: str, layer: int) -> dict[str, int]:
+    """Tokens per modality ('text', 'video', 'audio') that run `key` processes at explorer layer `layer`."""
+    run = view["runs"][key]
     if layer >= 1:
         return dict(run["layers"][layer - 1])
     return {
         "text": run["layers"][0]["text"] if run["layers"] else 0,
-        "video": int(modality_mask(run, "video").sum()),
-        "audio": int(modality_mask(run, "audio").sum()),
+        "video": int(modality_mask(view, "video").sum()),
+        "audio": int(modality_mask(view, "audio").sum()),
     }
 
 
@@ -134,9 +158,9 @@ def stage_label(run: dict, layer: int) -> str:
     return f"decoder layer {layer}: after the {last['label']} {where}"
 
 
-def window_starts(run: dict, modality: str) -> list[float]:
+def window_starts(view: dict, modality: str) -> list[float]:
     """Start times (s) of each window after the first, for the tokens of `modality`."""
-    sel = modality_mask(run, modality)
-    win = np.asarray(run["cols"]["window"])[sel]
-    start = np.asarray(run["cols"]["start_s"], np.float64)[sel]
+    sel = modality_mask(view, modality)
+    win = np.asarray(view["tokens"]["window"])[sel]
+    start = np.asarray(view["tokens"]["start_s"], np.float64)[sel]
     return [float(start[win == w].min()) for w in np.unique(win)[1:]]

@@ -145,7 +145,9 @@ def precompute(engine: Engine, clip: Path, question: str, max_new_tokens: int) -
         from seats_core import analysis
     except ModuleNotFoundError:
         return runs, None
-    return runs, analysis.analyze(engine, prep)
+    result = analysis.analyze(engine, prep)
+    result["clip"]["path"] = clip.name
+    return runs, result
 
 
 def main(argv: list[str] | None = None) -> int:

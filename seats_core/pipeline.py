@@ -5,6 +5,7 @@ The result dict is the contract shared by the CLI (`--json`), the explorer and t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -19,6 +20,7 @@ from .layout import MODALITY_NAMES, TEXT
 from .measure import StageTimer, peak_memory_bytes, sync
 from .media import Clip, MediaConfig, load_clip
 from .models.adapter import OmniAdapter
+from .models.fast_vision import fast_vision
 from .models.loader import LoadedModel, load_model
 
 MAX_QUESTION_CHARS = 2000
@@ -46,12 +48,16 @@ def _json_num(x: float) -> float | None:
 class Engine:
     """A loaded model plus everything needed to run clips through it with or without pruning."""
 
-    def __init__(self, model: str | LoadedModel = "mini", *, device: str | None = None, attn: str = "sdpa"):
-        self.model = (
-            model
-            if isinstance(model, LoadedModel)
-            else load_model(model, device=device, attn_implementation=attn)
-        )
+    def __init__(
+        self,
+        model: str | LoadedModel = "mini",
+        *,
+        device: str | None = None,
+        attn: str = "sdpa",
+        fast_encoder: bool = True,
+    ):
+        self.model = model if isinstance(model, LoadedModel) else load_model(model, device=device, attn_implementation=attn)
+        self.fast_encoder = fast_encoder  # batched window attention in the vision encoder (same outputs)
         self.adapter = OmniAdapter(self.model.thinker)
         self.dims = LLMDims.from_config(self.adapter.text_config)
 
@@ -120,7 +126,8 @@ class Engine:
             if progress is not None:
                 progress(i, repeats)
             pruner = Pruner(thinker, config, seconds_per_grid=spg)
-            with pruner, StageTimer(self.adapter) as timer:
+            encoder = fast_vision(self.adapter.visual) if self.fast_encoder else contextlib.nullcontext()
+            with encoder, pruner, StageTimer(self.adapter) as timer:
                 timer.start()
                 out = thinker.generate(**gen_kwargs)
                 sync(device)
@@ -192,6 +199,7 @@ class Engine:
             "timing_spread_ms": spread,
             "peak_memory_bytes": peak_memory_bytes(device),
             "device": describe_device(device),
+            "fast_encoder": self.fast_encoder,
         }
 
 

@@ -192,6 +192,10 @@ def test_split_option(text, expected):
         ({"candidates": '["(A) x", "(B) y", "(C) z"]'}, ("x", "y", "z")),
         ({"options": "A. x\nB. y\n"}, ("x", "y")),
         ({"A": "x", "B": "y", "C": "z", "D": ""}, ("x", "y", "z")),  # one column per letter (TSV releases)
+        ({"options": "['A. x' 'B. y z']"}, ("x", "y z")),  # numpy's comma-less repr in parquet exports
+        ({"Choice": "['A. x', 'B. y']"}, ("x", "y")),  # a Python literal
+        ({"options": "A. red car B. blue bus C. dog"}, ("red car", "blue bus", "dog")),  # run together
+        ({"options": ["A.Northwest", "B.Southwest"]}, ("Northwest", "Southwest")),  # no space after the dot
     ],
 )
 def test_parse_options_variants(row, options):
@@ -202,6 +206,7 @@ def test_parse_options_variants(row, options):
     "row, message",
     [
         ({"options": ["A. x"]}, "at least 2"),
+        ({"options": "['A. only']"}, "at least 2"),
         ({"options": ["A. x", "C. y"]}, "lettered 'C'"),
         ({}, "no options"),
         ({"options": 3}, "neither a list"),

@@ -8,6 +8,7 @@ never counted as wrong answers and never silently dropped.
 
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
 import json
@@ -29,6 +30,8 @@ OPTION_KEYS = ("options", "choices", "candidates", "choice", "option")
 ANSWER_KEYS = ("answer", "correct_option", "correct_answer", "gt_answer", "ground_truth", "gt", "label")
 VIDEO_KEYS = ("video_path", "video", "video_id", "videoid", "video_name", "video_file", "vid")
 
+_MISSING_COMMA = re.compile(r"(['\"])\s+(['\"])")  # "'a' 'b'" -> "'a', 'b'"
+_RUN_TOGETHER = re.compile(r"(?:^|(?<=\s))\(?([A-J])[.)]\s")  # option markers inside one line of text
 # "A. text", "(A) text", "A) text", "A: text", "[A] text", "A、text" (letter, then a separator).
 _LETTERED = re.compile(r"^\s*[\(\[]?([A-J])\s*(?:[\)\]]\s*[.:：、]?|[.:：、])\s*(.*)$", re.S)
 
@@ -147,6 +150,31 @@ def split_option(text: str) -> tuple[str | None, str]:
     return None, str(text).strip()
 
 
+def _options_from_text(text: str) -> list | dict:
+    """Options stored as text: JSON, a Python literal (also numpy's comma-less repr "['A. x' 'B. y']", as in
+    some parquet exports), lettered options run together ("A. x B. y"), or one option per line."""
+    s = text.strip()
+    if s[:1] in "[{(":
+        # implicit concatenation makes the comma-less repr parse as ONE string: retry with commas put back
+        for candidate in (s, _MISSING_COMMA.sub(r"\1, \2", s)):
+            for parse in (json.loads, ast.literal_eval):
+                try:
+                    value = parse(candidate)
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(value, dict) or (
+                    isinstance(value, (list, tuple)) and len(value) >= MIN_OPTIONS
+                ):
+                    return value if isinstance(value, dict) else list(value)
+    lines = [line for line in s.splitlines() if line.strip()]
+    if len(lines) == 1:
+        marks = list(_RUN_TOGETHER.finditer(s))
+        if len(marks) >= MIN_OPTIONS and [m.group(1) for m in marks] == list(LETTERS[: len(marks)]):
+            ends = [m.start() for m in marks[1:]] + [len(s)]
+            return [s[m.start() : e].strip() for m, e in zip(marks, ends)]
+    return lines
+
+
 def parse_options(row: dict) -> tuple[str, ...]:
     """Option texts in letter order from a list, a dict {'A': ...}, a JSON-encoded list, a newline-separated
     string, or one column per letter ('A', 'B', ... as in TSV releases)."""
@@ -157,13 +185,7 @@ def parse_options(row: dict) -> tuple[str, ...]:
             raise RowError("no options")
         raw = lettered[: next((i for i, v in enumerate(lettered) if v is None), len(LETTERS))]
     if isinstance(raw, str):
-        s = raw.strip()
-        try:
-            raw = json.loads(s) if s[:1] in "[{" else None
-        except json.JSONDecodeError:
-            raw = None
-        if raw is None:
-            raw = [line for line in s.splitlines() if line.strip()]
+        raw = _options_from_text(raw)
     if isinstance(raw, dict):
         keys = sorted(raw, key=lambda k: str(k).strip("()").upper())
         raw = [raw[k] for k in keys]

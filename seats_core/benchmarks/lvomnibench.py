@@ -1,11 +1,12 @@
-"""LVOmniBench (long-video audio-visual QA, 2025): multiple-choice questions on long videos with sound.
+"""LVOmniBench (Tao et al. 2026): four-option audio-visual questions on long videos (10-90 minutes).
 
-The release format is not pinned down here, so this reader accepts the common shapes (document what you have
-with `--limit 5` first): any .json/.jsonl/.parquet under --data (lvomnibench*.json or annotations*.json
-preferred) with either one row per question {question_id|id, video|video_id|video_path, question,
-options|choices|candidates (list, "A. ..." strings or a dict), answer|correct_option (letter or option text),
-task_type?, duration?} or one record per video with its questions under "questions"/"qa"/"qas".
-Videos: videos/<video>, <video> (with or without a video extension).
+Accepted layouts (under --data; check what you downloaded with `--limit 5` first): any .json/.jsonl/.parquet
+(lvomnibench*.json or annotations*.json preferred) with one row per question -- as in the copy the SEATS
+authors evaluate with lmms-eval: question_id, video_id, question, options (a list, or its text repr such as
+"['A. ...' 'B. ...']"), answer "A", duration, video_category, sub_category, question_type, audio_type,
+difficulty -- or one record per video with its questions under "questions"/"qa"/"qas". Other spellings accepted:
+id, video / video_path, choices / candidates, correct_option, an answer given as the option's text.
+Videos: videos/<video_id>.mp4 (or <video_id> with any video extension directly under --data).
 """
 
 from __future__ import annotations
@@ -23,6 +24,6 @@ READER = Reader(
     annotations=("lvomnibench*.json", "annotations*.json", "*.json", "*.jsonl", "*.parquet"),
     video_names=video_names,
     flatten=nested_questions("questions", "qa", "qas"),
-    extra_keys=("task_type", "question_type", "duration", "category"),
+    extra_keys=("question_type", "audio_type", "difficulty", "duration", "video_category", "sub_category"),
     answer_keys=("correct_option", *ANSWER_KEYS),
 )

@@ -1,9 +1,11 @@
 """OmniVideoBench (NJU-LINK, 2025): 628 videos, 1,000 audio-visual reasoning questions (four options).
 
-Accepted layouts (under --data): the HF release's JSON (`data.json`, or any single .json/.jsonl), either
-- one record per video: {video, duration, video_type, questions: [{question, options ["A. ...", ...],
-  correct_option "A", answer (the option text), question_type, ...}]} (also "qa"/"qas" for the list), or
-- one row per question with the same fields plus the video name.
+Accepted layouts (under --data): the HF release's data.jsonl / data.json / data.parquet (or any one
+annotation file), either
+- one record per video, as in the GitHub data example: {video: "video_1", duration: "03:28", video_type,
+  questions: [{question, options ["A.text", ...], correct_option "A", answer (the option text), question_type,
+  audio_type, reasoning_steps}]} (also "qa"/"qas" for the list), or
+- one row per question with the same fields plus the video (e.g. "videos/video_1.mp4").
 The answer letter is read from correct_option first, then answer (a letter or an option's text).
 Videos: videos/<video>, <video> (with or without .mp4).
 """
@@ -20,9 +22,17 @@ def video_names(row: dict) -> list[str]:
 
 READER = Reader(
     name="omnivideobench",
-    annotations=("data.json", "omnivideobench*.json", "*.json", "*.jsonl", "*.parquet"),
+    annotations=(
+        "data.jsonl",
+        "data.json",
+        "data.parquet",
+        "omnivideobench*.json",
+        "*.jsonl",
+        "*.json",
+        "*.parquet",
+    ),
     video_names=video_names,
     flatten=nested_questions("questions", "qa", "qas"),
-    extra_keys=("question_type", "duration", "video_type"),
+    extra_keys=("question_type", "audio_type", "duration", "video_type"),
     answer_keys=("correct_option", "correct_answer", *ANSWER_KEYS),
 )

@@ -58,7 +58,7 @@ def _worldsense(root: Path, clips: list[Path]) -> dict:
         vid = f"ws{k:03d}"
         rel = _place(clip, root, f"videos/{vid}.mp4")
         entry = {"video_id": vid, "duration": "<1min", "domain": "Daily Life", "audio_class": ["speech"]}
-        for t, (q, opts, ans) in enumerate(_questions(k), start=1):
+        for t, (q, opts, ans) in enumerate(_questions(k)):
             entry[f"task{t}"] = {
                 "question": q,
                 "candidates": _lettered(opts),
@@ -68,11 +68,11 @@ def _worldsense(root: Path, clips: list[Path]) -> dict:
             expected[(rel, q)] = ans
         data[vid] = entry
     first = data["ws000"]
-    first["task3"] = {"question": "Bad answer?", "candidates": _lettered(list(COLOURS)), "answer": "E"}
-    first["task4"] = {"question": "One option?", "candidates": ["A. only"], "answer": "A"}
+    first["task2"] = {"question": "Bad answer?", "candidates": _lettered(list(COLOURS)), "answer": "E"}
+    first["task3"] = {"question": "One option?", "candidates": ["A. only"], "answer": "A"}
     data["ws999"] = {
         "video_id": "ws999",
-        "task1": {"question": "Lost?", "candidates": _lettered(["a", "b"]), "answer": "A"},
+        "task0": {"question": "Lost?", "candidates": _lettered(["a", "b"]), "answer": "A"},
     }
     (root / "worldsense_qa.json").write_text(json.dumps(data, indent=1))
     return expected

@@ -1,11 +1,13 @@
 """WorldSense (Hong et al. 2025): 1,662 videos, 3,172 four-option questions over video + audio.
 
 Accepted layouts (under --data):
-- the official `worldsense_qa.json`: {video_id: {video_path?, duration, domain, ..., "task1": {question,
-  candidates, answer, task_domain, task_type}, "task2": {...}}} -- one record per video, questions under task*;
+- the official `worldsense_qa.json` (HF honglyhly/WorldSense): {video_id: {video_id, duration, domain,
+  sub_category, audio_class, ..., "task0": {question, candidates ["A. ...", ...], answer "A", task_domain,
+  task_type}, "task1": {...}}} -- one record per video, its questions under task0, task1, ...;
 - the lmms-lab/worldsense parquet (`*.parquet`, also JSON/JSONL exports of it): one row per question with index,
   video / video_path, question, candidates ["A. ...", ...], answer "A", task_domain, task_type, duration.
-Videos: the row's video_path relative to --data, else videos/<video>.mp4 or <video>.mp4.
+Videos: the row's video_path relative to --data, else videos/<video_id>.mp4 (the release's zip unpacked into
+videos/) or <video_id>.mp4.
 """
 
 from __future__ import annotations

@@ -192,6 +192,7 @@ def _model_class() -> type:
             raise NotImplementedError(f"{MODEL_NAME} answers single-turn questions only")
 
     SeatsQwen25Omni.__module__ = __name__
+    SeatsQwen25Omni.__qualname__ = CLASS_NAME
     return SeatsQwen25Omni
 
 
