@@ -370,18 +370,19 @@ def api_run(
     question: str | None,
     method: str = DEFAULT_METHOD,
     retention: str = DEFAULT_RETENTION,
+    max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
     progress: Callable | None = None,
     compute: Callable = run_models,
 ) -> tuple[str, dict]:
-    """The public /run endpoint: (answer, the run's JSON exactly as the CLI's --json writes it)."""
-    _check_inputs(clip, question, DEFAULT_MAX_NEW_TOKENS)
+    """The public /run endpoint: (answer, the run's JSON exactly as the CLI's --json writes it).
+
+    max_new_tokens is optional for API callers (the page's slider value, 16 by default)."""
+    n_new = _check_inputs(clip, question, max_new_tokens)
     try:
         cfg = SeatsConfig.make(method or DEFAULT_METHOD, retention or DEFAULT_RETENTION).to_dict()
     except ValueError as e:
         raise gr.Error(f"settings: {e}") from e
-    runs, _ = compute(
-        default_model(), clip, question.strip(), {"method": cfg}, DEFAULT_MAX_NEW_TOKENS, progress
-    )
+    runs, _ = compute(default_model(), clip, question.strip(), {"method": cfg}, n_new, progress)
     result = runs["method"]
     return result["answer"], result
 

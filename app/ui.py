@@ -212,8 +212,8 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             out = handlers.analyze(v, m, progress=progress, compute=compute_analysis)
             return [out[n] for n in ANALYZE_OUTPUTS]
 
-        def on_api(clip, q, meth, ret, progress=gr.Progress()):
-            return handlers.api_run(clip, q, meth, ret, progress=progress, compute=compute_runs)
+        def on_api(clip, q, meth, ret, n_new, progress=gr.Progress()):
+            return handlers.api_run(clip, q, meth, ret, n_new, progress=progress, compute=compute_runs)
 
         run_event = run_btn.click(
             on_run, [video, question, model, method, retention, baseline, max_new, *adv.values()], run_outputs,
@@ -247,7 +247,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         )
         api_btn.click(
             on_api,
-            [video, question, method, retention],
+            [video, question, method, retention, max_new],
             [api_answer, api_result],
             api_name="run",
             concurrency_id=MODEL_QUEUE,

@@ -16,7 +16,17 @@ import numpy as np
 
 VIEW_VERSION = 2
 RUN_KEYS = ("full", "method", "baseline")  # columns of the answers view, in order
-GEOMETRY = ("index", "modality", "window", "t", "row", "col", "audio_index", "start_s", "end_s")  # shared by runs
+GEOMETRY = (
+    "index",
+    "modality",
+    "window",
+    "t",
+    "row",
+    "col",
+    "audio_index",
+    "start_s",
+    "end_s",
+)  # shared by runs
 PER_RUN = ("survives_to", "importance")
 SCORE_DIGITS = 4  # significant digits kept of importance / relevance scores (colours use ranks only)
 STAGE_NAMES = {

@@ -30,6 +30,10 @@ RESULTS = "results.jsonl"
 PROBLEMS = "problems.jsonl"
 TERA = 1e12
 SHOW_PROBLEMS = 10  # problems listed on stderr (all of them go to problems.jsonl)
+# Longest clip the harness decodes: LVOmniBench videos run up to 90 minutes, Video-MME "long" up to an hour
+# (MediaConfig's interactive default, 10 minutes, would turn them all into problems). Frames stay capped at
+# MediaConfig.max_frames (768, the paper's upper bound), so long videos are sampled below 2 fps.
+EVAL_MAX_SECONDS = 2 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="first N usable samples per benchmark")
     p.add_argument("--out", default="eval_out", help="results folder (reruns resume from it)")
     p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument(
+        "--max-frames", type=int, default=MediaConfig.max_frames, help="frame cap per clip (paper: 768)"
+    )
+    p.add_argument(
+        "--max-seconds", type=float, default=EVAL_MAX_SECONDS, help="longest clip decoded (seconds)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     p.add_argument("--warmup", type=int, default=1, help="unrecorded warm-up runs before timing (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -290,6 +300,7 @@ def main(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
     specs = run_specs(args.methods, args.retention, args.seed)
+    media = MediaConfig(max_frames=args.max_frames, max_seconds=args.max_seconds)
     samples, problems = load_samples(args.data, args.benchmark, args.limit)
     store = ResultStore(args.out)
     work = pending(samples, specs, store.done(), args.model)
@@ -307,6 +318,7 @@ def main(args: argparse.Namespace) -> int:
             store,
             model=args.model,
             max_new_tokens=args.max_new_tokens,
+            media=media,
             progress=not args.no_progress,
             warmup=args.warmup,
         )

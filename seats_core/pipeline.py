@@ -145,10 +145,10 @@ class Engine:
         tokens_full = [prompt_len] * self.num_layers
         per_run = [
             {
-                "vision_encoder": ms["vision_encoder"],
-                "audio_encoder": ms["audio_encoder"],
+                "vision_encoder": ms.get("vision_encoder", 0.0),
+                "audio_encoder": ms.get("audio_encoder", 0.0),
                 "selection": p.trace.selection_ms,
-                "llm_prefill": ms["llm_prefill"],
+                "llm_prefill": ms.get("llm_prefill", 0.0),
                 "first_token": ms["first_token"],
                 "decode": max(total - ms["first_token"], 0.0),
                 "generate_total": total,
