@@ -35,8 +35,9 @@ The **retention** R is the fraction of video and audio tokens kept, averaged ove
 - **Speed**: analytic FLOPs and measured time, split by stage. Fewer tokens does not mean proportionally less
   time: the encoders and fixed costs do not shrink.
 
-The default model here is a *miniature* with the real architecture and random weights, so its answers are
-gibberish; the token selection, the numbers and the views work exactly as with the real 7B model.
+The default model on a CPU is a *miniature*: the real Qwen2.5-Omni architecture (28 layers) with tiny widths and
+no real training, so its answers are gibberish; the token selection, the numbers and the views work exactly as
+with the real 7B model, which is the default on a GPU Space.
 """
 
 STAGE_SVG = """

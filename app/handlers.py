@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from seats_core.attach import build_plan
 from seats_core.config import METHODS, SeatsConfig
 from seats_core.media import MediaConfig, MediaError
 from seats_core.method import PRESETS
@@ -128,6 +129,22 @@ def make_configs(
     return configs
 
 
+def check_plans(configs: dict[str, dict | str], num_layers: int) -> dict[str, dict | str]:
+    """Replace configs whose method cannot meet its retention on `num_layers` layers by an error message
+    (FastV cannot average below its floor, fastv keeps all audio, ...); gr.Error when it is the main method."""
+    out = dict(configs)
+    for key, cfg in configs.items():
+        if isinstance(cfg, str):
+            continue
+        try:
+            build_plan(SeatsConfig.from_dict(cfg).resolve(num_layers), num_layers)
+        except ValueError as e:
+            if key == "method":
+                raise gr.Error(f"{cfg['method']}: {e}") from e
+            out[key] = f"{cfg['method']}: {e}"
+    return out
+
+
 def _check_inputs(clip: str | None, question: str | None, max_new_tokens) -> int:
     if not clip:
         raise gr.Error("No clip: upload a video (with sound, ideally) or pick one of the examples.")
@@ -158,6 +175,7 @@ def run_models(
     """Decode the clip once and answer under each config. Returns (key -> result or {"error"}, notes)."""
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else _noop
     engine = get_engine(model)
+    configs = check_plans(configs, engine.num_layers)
     report(0.0, "decoding the clip")
     try:
         prep = engine.prepare(clip, question, APP_MEDIA)

@@ -156,13 +156,14 @@ def answers_html(view: dict) -> str:
             else ""
         )
         answer = run["answer"] or "(empty answer)"
+        setting = "" if key == "full" else plots.run_label(run)
         cards.append(
             "<div class='seats-card'>"
-            f"<h4>{title}: {html.escape(plots.run_label(run))}</h4>"
+            f"<h4>{title}</h4><div class='seats-setting'>{html.escape(setting)}</div>"
             f"<p class='seats-answer'>{html.escape(answer)}</p>"
             + _metric("LLM prefill", f"{t['llm_prefill']:.0f} ms")
             + _metric("first token", f"{t['first_token']:.0f} ms")
-            + _metric("prefill TFLOPs", f"{f['prefill'] / plots.TERA:.4g}{ratio}")
+            + _metric("prefill TFLOPs", f"{f['prefill'] / plots.TERA:.3g}{ratio}")
             + _metric("tokens kept (layer avg)", "-" if kept is None else f"{kept:.1%}")
             + "</div>"
         )

@@ -33,7 +33,8 @@ ANALYZE_OUTPUTS = ("analysis", "dependency", "dependency_notes")
 CARD_CSS = """<style>
 .seats-cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px}
 .seats-card{border:1px solid rgba(128,128,128,.35);border-radius:10px;padding:10px 14px}
-.seats-card h4{margin:0 0 6px 0}.seats-answer{font-size:1.05em;min-height:2.5em;margin:4px 0 8px 0}
+.seats-card h4{margin:0}.seats-setting{font-size:.85em;opacity:.75;min-height:1.2em}
+.seats-answer{font-size:1.05em;min-height:2.5em;margin:6px 0 8px 0;overflow-wrap:anywhere}
 .seats-metric{display:flex;justify-content:space-between;font-size:.92em;opacity:.9}
 .seats-error{color:#dc2626}
 </style>"""
@@ -113,6 +114,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary")
                     stop_btn = gr.Button("Stop", variant="stop")
+                examples_area = gr.Column()  # filled below, once the output components exist
             with gr.Column(scale=3):
                 status = gr.Markdown("Pick an example below or upload a clip, then press **Run**.")
                 gr.HTML(CARD_CSS)
@@ -221,7 +223,8 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         )  # fmt: skip
         stop_btn.click(None, None, None, cancels=[run_event])
         if rows:
-            gr.Examples(
+            with examples_area:
+                gr.Examples(
                 rows, [video, question], run_outputs, fn=on_example, run_on_click=True, cache_examples=False,
                 example_labels=examples.labels(), label="Examples (precomputed: load instantly)",
                 api_visibility="private",

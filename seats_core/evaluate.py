@@ -307,7 +307,8 @@ def main(args: argparse.Namespace) -> int:
     n_runs = sum(len(t) for _, t in work)
     print(
         f"{len(samples)} sample(s) x {len(specs)} run(s) each; {n_runs} to do, "
-        f"{len(samples) * len(specs) - n_runs} already in {store.path}",
+        f"{len(samples) * len(specs) - n_runs} already in {store.path}; {len(problems)} row(s) skipped "
+        "(listed at the end)",
         file=sys.stderr,
     )
     if work:

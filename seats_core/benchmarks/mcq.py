@@ -1,9 +1,9 @@
 """Multiple-choice prompt and answer-letter extraction (the paper's evaluation: greedy, batch 1).
 
 The prompt lists the options as "A. ...\\nB. ..." under the question and asks for the option's letter. The
-extractor reads a free-form reply the way lmms-eval style scorers do: an exact option text first, then an
-explicit "answer is X" / "(X)" / leading "X." form, then the first standalone option letter, then an option's
-text inside the reply. A reply naming no option extracts to None and counts as wrong.
+extractor reads a free-form reply the way lmms-eval style scorers do: a reply that is exactly one option's text
+first, then an explicit "answer is X" / "Answer: X" / "(X)", then the first standalone option letter (skipping
+the article "A"), then an option's text inside the reply. A reply naming no option gives None (counted wrong).
 """
 
 from __future__ import annotations

@@ -221,6 +221,12 @@ def register() -> type:
         register_model(MODEL_NAME)(cls)
     else:
         MODEL_REGISTRY_V2.register_manifest(manifest(), overwrite=True)
+        import lmms_eval.models as listing
+
+        if isinstance(
+            getattr(listing, "AVAILABLE_SIMPLE_MODELS", None), dict
+        ):  # what `lmms-eval models` lists
+            listing.AVAILABLE_SIMPLE_MODELS[MODEL_NAME] = CLASS_PATH
     return cls
 
 

@@ -164,6 +164,21 @@ class OmniAdapter:
         finally:
             handle.remove()
 
+    def encode_video_first(self, inputs: dict) -> dict:
+        """Kwargs for a prefill call shaped like generate()'s in transformers 5.x: the vision encoder runs first
+        (`get_video_features`) and the call gets its output as `mm_encoder_outputs` instead of the pixels.
+
+        Hooks that expect the encoder to run before the prefill call (the Pruner's Stage-I importance) then see
+        the same order as under generate(). Inputs without video are returned unchanged.
+        """
+        if "pixel_values_videos" not in inputs:
+            return dict(inputs)
+        rest = {k: v for k, v in inputs.items() if k != "pixel_values_videos"}
+        video = self.thinker.model.get_video_features(
+            inputs["pixel_values_videos"], inputs["video_grid_thw"], return_dict=True
+        )
+        return {**rest, "mm_encoder_outputs": {"video": video}}
+
     @property
     def media_delimiter_ids(self) -> tuple[int, ...]:
         """Ids of the text-modality markers around a media block (vision/audio bos and eos)."""

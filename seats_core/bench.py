@@ -1,0 +1,437 @@
+"""Full vs SEATS vs the baselines at real Qwen2.5-Omni shapes, side by side in one process (issue 3 part 3).
+
+    python -m seats_core bench [--shapes mini,3b,7b] [--seconds 10] [--layers N] [--repeats N] [--json OUT]
+
+Random weights: timing and FLOPs do not depend on weight values, so each shape's thinker is built from
+`shapes.thinker_config` with a seeded random init -- no checkpoint needed.
+
+Fake input with the real token layout: for a clip of `--seconds` at `--side` x `--side` pixels, 2 fps, with its
+audio track, the prompt is built directly (no tokenizer): `FILLER_BEFORE` ordinary text ids standing for the
+system prompt and chat markup, then the media block exactly as the stock processor lays it out with
+`use_audio_in_video` (`<vision_bos><audio_bos> [V chunk][A chunk] ... <audio_eos><vision_eos>`, 2-second chunks
+by M-RoPE temporal position, see `media_block`; a test checks it against the processor), then `FILLER_AFTER`
+text ids for the question and the assistant prompt. Pixels and log-mel features are random; `video_grid_thw`,
+the audio feature length and `video_second_per_grid` are those the processor would produce.
+
+Each variant is one prefill as generate() runs it (the vision encoder first, then one thinker forward given
+its output; no decoding; the LM head is applied to the last position only, as `logits_to_keep=1` would) under
+a `Pruner`, timed with `StageTimer` (device-synchronised): vision and
+audio encoders, LLM prefill (Stage-I selection and Stage-II/III scoring happen inside it, so they are
+included), and the whole call = time to first token. After `--warmup` discarded rounds, the variants are run
+round-robin `--repeats` times so load drift hits all alike; medians and min-max are reported, speedups as
+ratios of medians against the unpruned row measured in the same run. All rows but "full (stock enc)" run with
+the batched-window vision encoder (`fast_vision`).
+
+On CPU the real shapes are too slow (and too large for a shared machine): unless given explicitly, decoder
+layers, encoder depths, clip length, frame side and vocabulary are reduced (CPU_REDUCED) and the header says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .attach import Drop, Pruner
+from .config import SeatsConfig
+from .flops import CONVENTION, LLMDims, prefill_flops
+from .measure import StageTimer, peak_memory_bytes, sync
+from .models.adapter import OmniAdapter
+from .models.fast_vision import fast_vision
+from .models.shapes import thinker_config
+
+FPS = 2.0  # frame sampling of qwen-omni-utils
+MIN_FRAMES = 4  # qwen-omni-utils' lower bound on sampled frames
+MEL_FRAMES_PER_SECOND = 100  # Whisper features: 16 kHz audio, hop 160
+AUDIO_POSITIONS_PER_SECOND = 25  # M-RoPE temporal positions per second (processor's position_id_per_seconds)
+SECONDS_PER_CHUNK = 2.0  # the processor's interleaving chunk (seconds_per_chunk)
+FILLER_BEFORE = 40  # Qwen's system prompt + "<|im_start|>system/user" markup before the media block
+FILLER_AFTER = 24  # a short question + "<|im_end|>\n<|im_start|>assistant\n"
+IDEAL_KEEP = 0.1  # the ideal ceiling keeps 10% of each modality from layer 0, chosen without scoring
+RETENTIONS = ("R10", "R25")
+BASELINES = ("random", "fastv-om", "divprune-om", "visionzip-om")
+SHAPE_NAMES = ("mini", "3b", "7b")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# CPU defaults for the real shapes (mini keeps its own): decoder layers, encoder depth, clip, vocabulary.
+# 14 layers = half the 7B: SEATS' depth-scaled drop points need >= 13 (shallower ones collide or miss R).
+CPU_REDUCED = dict(layers=14, encoder_layers=2, seconds=4.0, side=224, vocab=32768)
+GPU_DEFAULTS = dict(seconds=10.0, side=448)
+SPECIAL_ID_FIELDS = (  # thinker-config fields holding special-token ids (remapped when the vocab shrinks)
+    "audio_token_index",
+    "image_token_index",
+    "video_token_index",
+    "audio_start_token_id",
+    "audio_end_token_id",
+    "vision_start_token_id",
+    "vision_end_token_id",
+)
+
+
+# ---- model and input -----------------------------------------------------------------------------------
+def shape_config(shape: str, *, layers=None, encoder_layers=None, vocab=None):
+    """Thinker config of `shape`, optionally cut to `layers` decoder layers / `encoder_layers` encoder layers and
+    a smaller vocabulary (special-token ids moved to its top). Returns (config, list of what was reduced)."""
+    cfg = thinker_config(shape)
+    tc, notes = cfg.text_config, []
+    if layers is not None and layers != tc.num_hidden_layers:
+        notes.append(f"decoder layers {layers} of {tc.num_hidden_layers}")
+        tc.num_hidden_layers = layers
+        tc.layer_types = list(tc.layer_types[:layers])
+    if encoder_layers is not None:
+        from .bench_encoder import vision_config
+
+        vc = cfg.vision_config
+        if encoder_layers < vc.depth:
+            notes.append(f"vision blocks {encoder_layers} of {vc.depth}")
+            cfg.vision_config = vision_config(shape, encoder_layers)
+        ac = cfg.audio_config
+        if encoder_layers < ac.encoder_layers:
+            notes.append(f"audio layers {encoder_layers} of {ac.encoder_layers}")
+            ac.encoder_layers = encoder_layers
+    if vocab is not None and vocab < tc.vocab_size:
+        notes.append(f"vocabulary {vocab} of {tc.vocab_size}")
+        _shrink_vocab(cfg, vocab)
+    return cfg, notes
+
+
+def _shrink_vocab(cfg, vocab: int) -> None:
+    """Give the text model `vocab` entries; special ids (media, eos, pad) move to the top of the new range."""
+    tc = cfg.text_config
+    top = iter(range(vocab - 1, -1, -1))
+    for name in SPECIAL_ID_FIELDS:
+        if getattr(cfg, name, None) is not None and getattr(cfg, name) >= vocab:
+            setattr(cfg, name, next(top))
+    for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+        value = getattr(tc, name, None)
+        if isinstance(value, int) and value >= vocab:
+            setattr(tc, name, next(top))
+    tc.vocab_size = vocab
+
+
+def build_thinker(cfg, device: torch.device, dtype: torch.dtype, attn: str = "sdpa", seed: int = 0):
+    """A Qwen2.5-Omni thinker with seeded random weights, built directly on `device` in `dtype`."""
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    cfg._attn_implementation = attn
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            thinker = Qwen2_5OmniThinkerForConditionalGeneration(cfg)
+    finally:
+        torch.set_default_dtype(old)
+    return thinker.to(device=device, dtype=dtype).eval()
+
+
+def media_block(ids: dict, grid_thw: tuple[int, int, int], merge: int, audio_tokens: int, spg: float) -> list:
+    """Token ids of one video with its audio track, interleaved as the processor does (use_audio_in_video).
+
+    ids: {"vision_bos", "vision_eos", "audio_bos", "audio_eos", "video", "audio"}; grid_thw of the video;
+    merge: spatial merge size; audio_tokens: audio encoder output length; spg: seconds per temporal grid.
+    Video grid t sits at temporal position t*spg*25, audio token k at k; both are cut into 2-second chunks
+    (50 positions) and chunk j contributes its video tokens, then its audio tokens.
+    """
+    t, h, w = grid_thw
+    per_grid = (h // merge) * (w // merge)
+    per_chunk = int(AUDIO_POSITIONS_PER_SECOND * SECONDS_PER_CHUNK)
+    video_chunk = [int(g * spg * AUDIO_POSITIONS_PER_SECOND) // per_chunk for g in range(t)]
+    chunks = max([*video_chunk, (audio_tokens - 1) // per_chunk if audio_tokens else -1]) + 1
+    out = [ids["vision_bos"], ids["audio_bos"]]
+    for j in range(chunks):
+        out += [ids["video"]] * (per_grid * video_chunk.count(j))
+        out += [ids["audio"]] * max(0, min(audio_tokens, (j + 1) * per_chunk) - j * per_chunk)
+    return out + [ids["audio_eos"], ids["vision_eos"]]
+
+
+def fake_inputs(thinker, seconds: float, side: int, seed: int = 0) -> dict:
+    """Processor-shaped inputs for a clip of `seconds` at side x side, 2 fps, with audio (see module doc)."""
+    cfg, ad = thinker.config, OmniAdapter(thinker)
+    vc = cfg.vision_config
+    device, dtype = next(thinker.parameters()).device, next(thinker.parameters()).dtype
+    unit = vc.patch_size * vc.spatial_merge_size
+    if side % unit:
+        raise ValueError(f"--side must be a multiple of {unit}, got {side}")
+    frames = max(MIN_FRAMES, round(seconds * FPS))
+    frames += frames % vc.temporal_patch_size
+    grid = (frames // vc.temporal_patch_size, side // vc.patch_size, side // vc.patch_size)
+    spg = vc.temporal_patch_size / FPS
+    mel = round(seconds * MEL_FRAMES_PER_SECOND)
+    ids = dict(
+        vision_bos=cfg.vision_start_token_id,
+        vision_eos=cfg.vision_end_token_id,
+        audio_bos=cfg.audio_start_token_id,
+        audio_eos=cfg.audio_end_token_id,
+        video=cfg.video_token_id,
+        audio=cfg.audio_token_id,
+    )
+    plain = min(ids.values())  # ordinary text ids lie below every special id in both vocabularies
+    block = media_block(ids, grid, vc.spatial_merge_size, ad.audio_output_length(mel), spg)
+    text = [(i * 7919) % plain for i in range(FILLER_BEFORE + FILLER_AFTER)]
+    input_ids = text[:FILLER_BEFORE] + block + text[FILLER_BEFORE:]
+    g = torch.Generator().manual_seed(seed)
+    patch_dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size**2
+    n_patches = grid[0] * grid[1] * grid[2]
+    return dict(
+        input_ids=torch.tensor([input_ids], device=device),
+        attention_mask=torch.ones(1, len(input_ids), dtype=torch.long, device=device),
+        pixel_values_videos=torch.randn(n_patches, patch_dim, generator=g).to(device, dtype),
+        video_grid_thw=torch.tensor([grid], device=device),
+        video_second_per_grid=torch.tensor([spg], device=device),
+        input_features=torch.randn(1, cfg.audio_config.num_mel_bins, mel, generator=g).to(device, dtype),
+        feature_attention_mask=torch.ones(1, mel, dtype=torch.long, device=device),
+    )
+
+
+# ---- variants and measurement ---------------------------------------------------------------------------
+@dataclass
+class Variant:
+    name: str
+    kind: str  # "full", "ideal" or the method name
+    config: SeatsConfig
+    plan: list | None = None  # None: the method's own plan
+    fast_encoder: bool = True
+    times: dict = field(default_factory=dict)  # stage -> list of ms over repeats
+    record: dict = field(default_factory=dict)  # token counts, KV bytes, ... of the last run
+
+
+def variants(thinker) -> tuple[list[Variant], list[dict]]:
+    """Rows of the table; methods the Pruner refuses at this depth (retention out of reach) come back skipped."""
+    full = SeatsConfig.make("full", "R10")
+    rows = [
+        Variant("full (stock enc)", "full", full, fast_encoder=False),
+        Variant("full", "full", full),
+        Variant("ideal 10% @L0", "ideal", full, plan=[Drop(0, "uniform", IDEAL_KEEP, IDEAL_KEEP)]),
+    ]
+    skipped = []
+    for r in RETENTIONS:
+        for method in ("seats", *BASELINES):
+            cfg = SeatsConfig.make(method, r)
+            try:
+                Pruner(thinker, cfg)  # builds and validates the plan; attaches nothing
+            except ValueError as e:
+                skipped.append({"name": f"{method} {r}", "reason": str(e)})
+                continue
+            rows.append(Variant(f"{method} {r}", method, cfg))
+    return rows, skipped
+
+
+def measure(thinker, ad: OmniAdapter, inputs: dict, v: Variant) -> None:
+    """One timed prefill of variant `v`; appends to v.times and fills v.record."""
+    device = inputs["input_ids"].device
+    pruner = Pruner(
+        thinker, v.config, plan=v.plan, seconds_per_grid=float(inputs["video_second_per_grid"][0])
+    )
+    encoder = fast_vision(ad.visual) if v.fast_encoder else contextlib.nullcontext()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with torch.inference_mode(), encoder, pruner, StageTimer(ad) as timer, ad.last_position_logits():
+        timer.start()  # like generate(): vision encoder first, then the prefill call
+        out = thinker(**ad.encode_video_first(inputs), use_audio_in_video=True, use_cache=True)
+        sync(device)
+        total = (time.perf_counter() - timer._start) * 1e3
+    trace = pruner.trace
+    stages = {
+        "vision_encoder": timer.ms["vision_encoder"],
+        "audio_encoder": timer.ms["audio_encoder"],
+        "llm_prefill": timer.ms["llm_prefill"],
+        "selection": trace.selection_ms,
+        "ttft": total,
+    }
+    for k, ms in stages.items():
+        v.times.setdefault(k, []).append(ms)
+    counts = trace.layer_counts()
+    v.record = dict(
+        prompt_tokens=trace.layout.length,
+        tokens_per_layer=trace.tokens_per_layer(),
+        nontext_full=trace.layout.counts(),
+        layer0=counts[0],
+        kv_bytes=trace.kv_bytes,
+        peak_memory_bytes=peak_memory_bytes(device),
+        plan=[d.__dict__ for d in pruner.plan],
+    )
+    del out
+
+
+def _med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def summarize(rows: list[Variant], dims: LLMDims) -> list[dict]:
+    """JSON rows with FLOPs and speedups against the unpruned rows of the same run."""
+    full = next(v for v in rows if v.name == "full")
+    stock = next(v for v in rows if v.name == "full (stock enc)")
+    full_flops = prefill_flops(dims, full.record["tokens_per_layer"])
+    out = []
+    for v in rows:
+        t, rec = v.times, v.record
+        flops = prefill_flops(dims, rec["tokens_per_layer"])
+        stats = {k: {"median": _med(x), "min": min(x), "max": max(x), "all": x} for k, x in t.items()}
+        enc = [a + b for a, b in zip(t["vision_encoder"], t["audio_encoder"])]
+        out.append(
+            dict(
+                name=v.name,
+                kind=v.kind,
+                retention=list(v.config.retention) if v.kind not in ("full", "ideal") else None,
+                fast_encoder=v.fast_encoder,
+                **rec,
+                tokens_mean=sum(rec["tokens_per_layer"]) / len(rec["tokens_per_layer"]),
+                flops=flops,
+                flops_ratio=full_flops / flops,
+                ms=stats,
+                encoders_ms=_med(enc),
+                llm_speedup=_med(full.times["llm_prefill"]) / _med(t["llm_prefill"]),
+                ttft_speedup=_med(full.times["ttft"]) / _med(t["ttft"]),
+                ttft_speedup_vs_stock=_med(stock.times["ttft"]) / _med(t["ttft"]),
+                selection_pct=100 * _med(t["selection"]) / _med(t["llm_prefill"]),
+                kv_ratio=rec["kv_bytes"] / full.record["kv_bytes"],
+            )
+        )
+    return out
+
+
+def bench_shape(shape: str, args, device: torch.device, dtype: torch.dtype) -> dict:
+    reduce = device.type == "cpu" and shape != "mini"
+
+    def pick(name: str):
+        given = getattr(args, name)
+        return given if given is not None else (CPU_REDUCED if reduce else GPU_DEFAULTS).get(name)
+
+    cfg, notes = shape_config(
+        shape, layers=pick("layers"), encoder_layers=pick("encoder_layers"), vocab=pick("vocab")
+    )
+    seconds, side = pick("seconds"), pick("side")
+    t0 = time.perf_counter()
+    thinker = build_thinker(cfg, device, dtype, seed=args.seed)
+    build_s = time.perf_counter() - t0
+    ad = OmniAdapter(thinker)
+    inputs = fake_inputs(thinker, seconds, side, seed=args.seed)
+    rows, skipped = variants(thinker)
+    for rnd in range(args.warmup + args.repeats):
+        for v in rows:
+            measure(thinker, ad, inputs, v)
+            if rnd < args.warmup:
+                v.times.clear()
+        if args.verbose:
+            print(f"  {shape}: round {rnd + 1}/{args.warmup + args.repeats} done", flush=True)
+    dims = LLMDims.from_config(ad.text_config)
+    result = dict(
+        shape=shape,
+        reduced=notes,
+        num_layers=ad.num_layers,
+        seconds=seconds,
+        side=side,
+        grid_thw=inputs["video_grid_thw"][0].tolist(),
+        prompt_tokens=int(inputs["input_ids"].shape[1]),
+        dims=dims.__dict__,
+        build_s=round(build_s, 2),
+        rows=summarize(rows, dims),
+        skipped=skipped,
+    )
+    del thinker
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+# ---- report --------------------------------------------------------------------------------------------
+def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: int) -> str:
+    reduced = f"REDUCED for this device: {', '.join(res['reduced'])}; " if res["reduced"] else "real shape; "
+    head = (
+        f"== {res['shape']} on {device_name}, {dtype}: {reduced}{res['num_layers']} decoder layers; clip "
+        f"{res['seconds']:g} s at {res['side']}x{res['side']}, 2 fps, with audio: grid {res['grid_thw']}, "
+        f"{res['prompt_tokens']} prompt tokens; warm-up {warmup}, repeats {repeats} (median [min-max])"
+    )
+    cols = (
+        f"{'variant':<18}{'tok L0':>8}{'tok avg':>8}{'TFLOPs':>10}{'FLOPs x':>8}{'LLM ms [min-max]':>24}"
+        f"{'LLM x':>7}{'enc ms':>9}{'TTFT ms':>9}{'TTFT x':>7}{'vs stk':>7}{'sel %':>7}{'KV MB':>9}{'KV %':>7}"
+    )
+    lines = [head, cols]
+    for r in res["rows"]:
+        llm = r["ms"]["llm_prefill"]
+        llm_cell = f"{llm['median']:.1f} [{llm['min']:.1f}-{llm['max']:.1f}]"
+        lines.append(
+            f"{r['name']:<18}{sum(r['layer0'].values()):>8}{r['tokens_mean']:>8.0f}{r['flops'] / 1e12:>10.4g}"
+            f"{r['flops_ratio']:>8.2f}{llm_cell:>24}{r['llm_speedup']:>7.2f}{r['encoders_ms']:>9.1f}{r['ms']['ttft']['median']:>9.1f}"
+            f"{r['ttft_speedup']:>7.2f}{r['ttft_speedup_vs_stock']:>7.2f}{r['selection_pct']:>7.1f}"
+            f"{r['kv_bytes'] / 2**20:>9.2f}{100 * r['kv_ratio']:>7.1f}"
+        )
+    for s in res["skipped"]:
+        lines.append(f"{s['name']:<18}skipped: {s['reason']}")
+    return "\n".join(lines)
+
+
+LEGEND = (
+    "tok L0: tokens entering decoder layer 0; tok avg: layer-averaged tokens; TFLOPs: analytic LLM prefill "
+    f"({CONVENTION}); FLOPs x / LLM x / TTFT x: full / row (medians; LLM includes selection); enc ms: vision + "
+    "audio encoders (fast_vision except the stock row); TTFT: the whole prefill call; vs stk: TTFT of full with "
+    "the stock encoder / row; sel %: selection time as % of the row's LLM prefill; KV: cache after prefill."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shapes", default="mini,3b,7b", help="comma-separated: mini, 3b, 7b")
+    p.add_argument("--seconds", type=float, default=None, help="clip length (default 10; CPU real shapes 4)")
+    p.add_argument("--side", type=int, default=None, help="frame side in pixels (default 448; CPU 224)")
+    p.add_argument(
+        "--layers", type=int, default=None, help="decoder layers (default: all; CPU real shapes 4)"
+    )
+    p.add_argument("--encoder-layers", type=int, default=None, help="vision blocks / audio layers kept")
+    p.add_argument("--vocab", type=int, default=None, help="text vocabulary (default: real; CPU 32768)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default bf16 on cuda, fp32 on cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="print progress per round")
+    p.add_argument("--json", dest="json_out", default=None, help="write all rows here")
+
+
+def run_bench(args: argparse.Namespace) -> dict:
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype_name = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--repeats must be >= 1 and --warmup >= 0")
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = [s for s in shapes if s not in SHAPE_NAMES]
+    if unknown or not shapes:
+        raise ValueError(
+            f"--shapes: unknown {unknown or args.shapes!r}; choose from {', '.join(SHAPE_NAMES)}"
+        )
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    results = {}
+    for shape in shapes:
+        res = bench_shape(shape, args, device, DTYPES[dtype_name])
+        results[shape] = res
+        print(format_shape(res, name, dtype_name, args.repeats, args.warmup), flush=True)
+    print(LEGEND)
+    import transformers
+
+    return dict(
+        device=name,
+        dtype=dtype_name,
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        flops_convention=CONVENTION,
+        shapes=results,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    out = run_bench(args)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, indent=1))
+        print(f"results written to {args.json_out}")
+    return 0
