@@ -116,7 +116,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     stop_btn = gr.Button("Stop", variant="stop")
                 examples_area = gr.Column()  # filled below, once the output components exist
             with gr.Column(scale=3):
-                status = gr.Markdown("Pick an example below or upload a clip, then press **Run**.")
+                status = gr.Markdown("Pick an example (instant) or upload a clip, then press **Run**.")
                 gr.HTML(CARD_CSS)
                 answers = gr.HTML("", label="Answers")
         rows = examples.gallery()
@@ -225,10 +225,16 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         if rows:
             with examples_area:
                 gr.Examples(
-                rows, [video, question], run_outputs, fn=on_example, run_on_click=True, cache_examples=False,
-                example_labels=examples.labels(), label="Examples (precomputed: load instantly)",
-                api_visibility="private",
-            )  # fmt: skip
+                    rows,
+                    [video, question],
+                    run_outputs,
+                    fn=on_example,
+                    run_on_click=True,
+                    cache_examples=False,
+                    example_labels=examples.labels(),
+                    label="Examples (precomputed: load instantly)",
+                    api_visibility="private",
+                )
         explore_in = [view, run_choice, layer, audio_mode]
         explore_out = [comps[n] for n in EXPLORE_OUTPUTS]
         for event in (layer.release, run_choice.input, audio_mode.input):

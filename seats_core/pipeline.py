@@ -56,7 +56,11 @@ class Engine:
         attn: str = "sdpa",
         fast_encoder: bool = True,
     ):
-        self.model = model if isinstance(model, LoadedModel) else load_model(model, device=device, attn_implementation=attn)
+        self.model = (
+            model
+            if isinstance(model, LoadedModel)
+            else load_model(model, device=device, attn_implementation=attn)
+        )
         self.fast_encoder = fast_encoder  # batched window attention in the vision encoder (same outputs)
         self.adapter = OmniAdapter(self.model.thinker)
         self.dims = LLMDims.from_config(self.adapter.text_config)
