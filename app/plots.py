@@ -23,19 +23,22 @@ STAGE_TIMES = (  # (timing_ms key, label, colour): the stages of one answer, in 
 )
 FLOW_HEIGHT = 380
 STRIP_HEIGHT = 170
-SPEED_HEIGHT = 400
-DEPENDENCY_HEIGHT = 620
+SPEED_HEIGHT = 440
+DEPENDENCY_HEIGHT = 680
+LEGEND_TOP_MARGIN = 110  # px above the plots of figures with subplot titles
+TITLED_LEGEND_Y = 1.12  # legend position (paper fraction) above those titles
 TERA = 1e12
 MEGA = 2**20
 
 
-def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+def _layout(fig: go.Figure, height: int, titled: bool = False, **kw) -> go.Figure:
+    """Common layout; `titled` figures (subplot titles) put the legend above the titles."""
     fig.update_layout(
         height=height,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        margin=dict(l=50, r=20, t=40, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        margin=dict(l=50, r=20, t=LEGEND_TOP_MARGIN if titled else 40, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=TITLED_LEGEND_Y if titled else 1.02, x=0),
         **kw,
     )
     return fig
@@ -128,7 +131,7 @@ def speed(view: dict) -> go.Figure:
     if not keys:
         return empty("run a clip to see the speed view", SPEED_HEIGHT)
     runs = [view["runs"][k] for k in keys]
-    names = [run_label(r) for r in runs]
+    names = [r["method"] if r["method"] == "full" else f"{r['method']} (pruned)" for r in runs]
     fig = make_subplots(
         rows=1,
         cols=3,
@@ -172,7 +175,7 @@ def speed(view: dict) -> go.Figure:
         1,
         3,
     )
-    return _layout(fig, SPEED_HEIGHT, barmode="stack")
+    return _layout(fig, SPEED_HEIGHT, titled=True, barmode="stack")
 
 
 def dependency(analysis: dict | None) -> go.Figure:
@@ -230,4 +233,4 @@ def dependency(analysis: dict | None) -> go.Figure:
                     col,
                 )
         fig.update_xaxes(title="k (drop from layer k on)", row=2, col=col)
-    return _layout(fig, DEPENDENCY_HEIGHT)
+    return _layout(fig, DEPENDENCY_HEIGHT, titled=True)

@@ -110,6 +110,10 @@ def layer_images(
     return frames, audio
 
 
+def _where(after: int) -> str:
+    return "before layer 1" if after == 0 else f"after layer {after}"
+
+
 def counts_markdown(view: dict, key: str, layer: int) -> str:
     run = view["runs"][key]
     now, total = V.counts_at(view, key, layer), V.counts_at(view, key, 0)
@@ -120,7 +124,7 @@ def counts_markdown(view: dict, key: str, layer: int) -> str:
             lines.append(f"- {mod}: **{now[mod]}** of {total[mod]} tokens ({now[mod] / total[mod]:.1%})")
     lines.append(f"- text: {now['text']} tokens (never pruned)")
     lines.append(f"- outline colour: {what}")
-    marks = ", ".join(f"{b['label']} after layer {b['after']}" for b in V.boundaries(run)) or "none"
+    marks = "; ".join(f"{b['label']} {_where(b['after'])}" for b in V.boundaries(run)) or "none"
     lines += ["", f"Stage boundaries of this run: {marks}."]
     return "\n".join(lines)
 
@@ -190,24 +194,30 @@ def speed_markdown(view: dict) -> str:
     lines = [
         f"Machine: **{first['device']}**. Times are one measured run each (not medians), so on a shared CPU they "
         "move by tens of percent between runs; the FLOP counts do not.",
-        f"FLOP convention: {first['flops']['convention']}.",
+        "",
+        f"FLOP convention: `{first['flops']['convention']}`.",
+        "",
     ]
     full = runs.get("full")
     if full and "error" not in full:
+        full_ms = full["timing_ms"]["llm_prefill"] + full["timing_ms"]["selection"]
         for key in ("method", "baseline"):
             r = runs.get(key)
             if not r or "error" in r:
                 continue
             flop_x = full["flops"]["prefill"] / max(r["flops"]["prefill"], 1)
-            time_x = (full["timing_ms"]["llm_prefill"] + full["timing_ms"]["selection"]) / max(
-                r["timing_ms"]["llm_prefill"] + r["timing_ms"]["selection"], 1e-9
-            )
+            ms = r["timing_ms"]["llm_prefill"] + r["timing_ms"]["selection"]
             kv_x = full["kv_cache_bytes"] / max(r["kv_cache_bytes"], 1)
             lines.append(
-                f"- {plots.run_label(r)}: {flop_x:.1f}x fewer prefill FLOPs, {time_x:.2f}x faster selection + "
-                f"prefill (measured), {kv_x:.1f}x smaller KV cache. Token cuts and time cuts differ: small models "
-                "and CPUs are dominated by fixed costs."
+                f"- **{plots.run_label(r)}**: {flop_x:.1f}x fewer LLM prefill FLOPs; selection + LLM prefill "
+                f"{ms:.0f} ms vs {full_ms:.0f} ms for the full model ({full_ms / max(ms, 1e-9):.2f}x speed-up); "
+                f"KV cache {kv_x:.1f}x smaller."
             )
+        lines += [
+            "",
+            "Token cuts and time cuts differ: encoders, fixed per-layer costs and (on small models and CPUs) "
+            "overheads do not shrink with the token count.",
+        ]
     return "\n".join(lines)
 
 

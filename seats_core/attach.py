@@ -164,18 +164,6 @@ class Pruner:
                 importance={},
                 device=dev,
             )
-            if self._vision.get("importance") is not None:
-                st = self._state
-                st["importance"][VIDEO] = self._vision["importance"]
-                if abs(spg - self.seconds_per_grid) > 1e-6:
-                    self.trace.events.append(
-                        dict(
-                            layer=-1,
-                            stage="warning",
-                            info={"importance_window_seconds_per_grid": self.seconds_per_grid},
-                        )
-                    )
-            self._vision = {}
         elif cache is not None and ids is not None:
             # Decode: layer 0's cache may be shorter than the prompt; give the 2-D mask the same key length.
             am = kwargs.get(KW_MASK)
@@ -191,6 +179,7 @@ class Pruner:
             self.trace.kv_bytes = self.ad.cache_bytes(getattr(output, "past_key_values", None))
             self.traces.append(self.trace)
         self._prefill = False
+        self._vision = {}  # consumed by this prefill
         return output
 
     # ---- Stage-I importance (statistics only; the encoders' outputs are untouched) ----------------------
@@ -354,6 +343,18 @@ class Pruner:
         if kind == "divprune":
             return M.diversity_select(feats, _count(ratio, n))
         imp_all = st["importance"].get(m)  # (N_m,) over all tokens of modality m, in sequence order
+        if m == VIDEO and imp_all is None:
+            # The vision encoder ran before this prefill (generate) or inside it (plain forward): either way
+            # its statistics are ready by the time layer 0 runs.
+            imp_all = self._vision.get("importance")
+            if imp_all is not None and abs(st["spg"] - self.seconds_per_grid) > 1e-6:
+                self.trace.events.append(
+                    dict(
+                        layer=-1,
+                        stage="warning",
+                        info={"importance_window_seconds_per_grid": self.seconds_per_grid},
+                    )
+                )
         imp = None
         if imp_all is not None:
             order = (st["modality"] == m).cumsum(0) - 1  # k-th token of modality m

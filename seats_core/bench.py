@@ -233,10 +233,12 @@ def measure(thinker, ad: OmniAdapter, inputs: dict, v: Variant) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with torch.inference_mode(), encoder, pruner, StageTimer(ad) as timer, ad.last_position_logits():
+        sync(device)
+        t0 = time.perf_counter()
         timer.start()  # like generate(): vision encoder first, then the prefill call
         out = thinker(**ad.encode_video_first(inputs), use_audio_in_video=True, use_cache=True)
         sync(device)
-        total = (time.perf_counter() - timer._start) * 1e3
+        total = (time.perf_counter() - t0) * 1e3
     trace = pruner.trace
     stages = {
         "vision_encoder": timer.ms["vision_encoder"],
@@ -349,20 +351,42 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
         f"{res['seconds']:g} s at {res['side']}x{res['side']}, 2 fps, with audio: grid {res['grid_thw']}, "
         f"{res['prompt_tokens']} prompt tokens; warm-up {warmup}, repeats {repeats} (median [min-max])"
     )
-    cols = (
-        f"{'variant':<18}{'tok L0':>8}{'tok avg':>8}{'TFLOPs':>10}{'FLOPs x':>8}{'LLM ms [min-max]':>24}"
-        f"{'LLM x':>7}{'enc ms':>9}{'TTFT ms':>9}{'TTFT x':>7}{'vs stk':>7}{'sel %':>7}{'KV MB':>9}{'KV %':>7}"
-    )
-    lines = [head, cols]
+    cells = [
+        ("variant", "<18"),
+        ("tok L0", ">7"),
+        ("tok avg", ">8"),
+        ("TFLOPs", ">10"),
+        ("FLOPs x", ">8"),
+        ("LLM ms [min-max]", ">28"),
+        ("LLM x", ">7"),
+        ("enc ms", ">9"),
+        ("TTFT ms", ">9"),
+        ("TTFT x", ">7"),
+        ("vs stk", ">7"),
+        ("sel %", ">6"),
+        ("KV MB", ">9"),
+        ("KV %", ">6"),
+    ]
+    lines = [head, " ".join(f"{name:{spec}}" for name, spec in cells)]
     for r in res["rows"]:
         llm = r["ms"]["llm_prefill"]
-        llm_cell = f"{llm['median']:.1f} [{llm['min']:.1f}-{llm['max']:.1f}]"
-        lines.append(
-            f"{r['name']:<18}{sum(r['layer0'].values()):>8}{r['tokens_mean']:>8.0f}{r['flops'] / 1e12:>10.4g}"
-            f"{r['flops_ratio']:>8.2f}{llm_cell:>24}{r['llm_speedup']:>7.2f}{r['encoders_ms']:>9.1f}{r['ms']['ttft']['median']:>9.1f}"
-            f"{r['ttft_speedup']:>7.2f}{r['ttft_speedup_vs_stock']:>7.2f}{r['selection_pct']:>7.1f}"
-            f"{r['kv_bytes'] / 2**20:>9.2f}{100 * r['kv_ratio']:>7.1f}"
-        )
+        values = [
+            r["name"],
+            str(sum(r["layer0"].values())),
+            f"{r['tokens_mean']:.0f}",
+            f"{r['flops'] / 1e12:.4g}",
+            f"{r['flops_ratio']:.2f}",
+            f"{llm['median']:.1f} [{llm['min']:.1f}-{llm['max']:.1f}]",
+            f"{r['llm_speedup']:.2f}",
+            f"{r['encoders_ms']:.1f}",
+            f"{r['ms']['ttft']['median']:.1f}",
+            f"{r['ttft_speedup']:.2f}",
+            f"{r['ttft_speedup_vs_stock']:.2f}",
+            f"{r['selection_pct']:.1f}",
+            f"{r['kv_bytes'] / 2**20:.2f}",
+            f"{100 * r['kv_ratio']:.1f}",
+        ]
+        lines.append(" ".join(f"{v:{spec}}" for v, (_, spec) in zip(values, cells)))
     for s in res["skipped"]:
         lines.append(f"{s['name']:<18}skipped: {s['reason']}")
     return "\n".join(lines)
@@ -371,7 +395,8 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
 LEGEND = (
     "tok L0: tokens entering decoder layer 0; tok avg: layer-averaged tokens; TFLOPs: analytic LLM prefill "
     f"({CONVENTION}); FLOPs x / LLM x / TTFT x: full / row (medians; LLM includes selection); enc ms: vision + "
-    "audio encoders (fast_vision except the stock row); TTFT: the whole prefill call; vs stk: TTFT of full with "
+    "audio encoders (fast_vision except the stock row; Stage-I importance statistics of seats / visionzip rows are "
+    "computed in the last encoder layers and land here); TTFT: the whole prefill call; vs stk: TTFT of full with "
     "the stock encoder / row; sel %: selection time as % of the row's LLM prefill; KV: cache after prefill."
 )
 
@@ -435,3 +460,13 @@ def main(args: argparse.Namespace) -> int:
         Path(args.json_out).write_text(json.dumps(out, indent=1))
         print(f"results written to {args.json_out}")
     return 0
+
+
+if (
+    __name__ == "__main__"
+):  # `python -m seats_core.bench ...`: the same command without the media stack (PyAV)
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m seats_core.bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))

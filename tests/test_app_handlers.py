@@ -15,6 +15,7 @@ import pytest
 
 from app import examples, handlers, present, render
 from app import view as V
+from seats_core import synth
 from seats_core.config import SeatsConfig
 
 QUESTION = "What shape appears when the tone plays?"
@@ -123,6 +124,18 @@ def test_make_configs_and_advanced_fields():
 def test_bad_media_gets_a_specific_error(bad_files, name, message):
     with pytest.raises(gr.Error, match=message):
         handlers.run_clip(bad_files[name], QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
+
+
+def test_long_and_huge_clips_are_refused(tmp_path):
+    long = tmp_path / "long.mp4"
+    seconds = int(handlers.MAX_CLIP_SECONDS) + 5
+    synth.write_clip(long, np.zeros((seconds, 64, 64, 3), np.uint8), fps=1)
+    with pytest.raises(gr.Error, match="limit"):
+        handlers.run_clip(str(long), QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
+    huge = tmp_path / "huge.mp4"
+    synth.write_clip(huge, np.zeros((2, 64, handlers.MAX_SIDE + 64, 3), np.uint8), fps=2)
+    with pytest.raises(gr.Error, match="resolution"):
+        handlers.run_clip(str(huge), QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
 
 
 def test_missing_clip_and_empty_question(clip_short_av):

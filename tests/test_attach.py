@@ -106,3 +106,20 @@ def test_video_only_clip_runs_without_audio():
     assert out.sequences.shape[1] > inputs["input_ids"].shape[1]
     ret = pruner.trace.retention()
     assert ret["video"] == pytest.approx(0.06, abs=0.01)
+
+
+@pytest.mark.parametrize("via_generate", [True, False])
+def test_stage1_uses_encoder_importance_in_generate_and_plain_forward(via_generate):
+    """generate() runs the vision encoder before the prefill call, a plain forward inside it: both must work."""
+    model, proc = mini("sdpa")
+    inputs = random_inputs(proc, seed=3)
+    for method in ("seats", "visionzip-om"):
+        with torch.inference_mode(), Pruner(model, SeatsConfig.make(method, "R25")) as pruner:
+            if via_generate:
+                model.generate(**inputs, use_audio_in_video=True, max_new_tokens=1, do_sample=False)
+            else:
+                model(**inputs, use_audio_in_video=True)
+        lay = pruner.trace.layout
+        imp = pruner.trace.importance
+        assert not torch.isnan(imp[lay.nontext]).any(), method  # every video and audio token was scored
+        assert torch.isnan(imp[~lay.nontext]).all()
