@@ -6,9 +6,18 @@ are the scene dicts synth rendered, so tests can compare decoded frames and audi
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from seats_core import synth
+import pytest
+import torch
+
+# One intra-op thread: on a shared 2-core machine torch's spinning OpenMP workers slow small ops 10-100x when
+# another process holds a core (measured: a 1724x64 linear took 15.6 ms with 2 threads vs 1.1 ms with 1).
+# Subprocesses (the CLI black-box test) inherit the same setting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
+
+from seats_core import synth  # noqa: E402
 
 
 @pytest.fixture(scope="session")
