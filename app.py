@@ -37,7 +37,18 @@ def default_model(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--model", default=None)
     known, _ = parser.parse_known_args(argv)
-    return known.model or os.environ.get(ENV_MODEL) or (SPACES_MODEL if on_spaces() else "mini")
+    return known.model or os.environ.get(ENV_MODEL) or (SPACES_MODEL if on_spaces() else auto_model())
+
+
+def auto_model() -> str:
+    """The real 7B where a GPU and a local copy of it exist (no surprise 20 GB download), else the miniature."""
+    import torch
+
+    from seats_core.models.loader import _in_hf_cache
+
+    if torch.cuda.is_available() and _in_hf_cache(SPACES_MODEL):
+        return SPACES_MODEL
+    return "mini"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
