@@ -25,15 +25,6 @@ QUESTION = "What colour is the square?"
 ATOL = 1e-4  # fp32 on CPU: same math in a different order
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The miniature's matrices are tiny: one thread avoids OpenMP oversubscription on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory) -> str:
     """2 s with audio: two frame pairs and one window keep the O(L^2) knockout cheap on a CPU."""

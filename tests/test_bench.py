@@ -21,15 +21,6 @@ from seats_core.pipeline import Engine
 FP32_BYTES = 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The miniature's matrices are tiny: one thread avoids OpenMP oversubscription on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_media_block_matches_processor(clip_short_av):
     engine = Engine("mini", device="cpu")
     inputs = engine.prepare(clip_short_av, "What happens?").inputs
