@@ -41,6 +41,7 @@ from seats_core.synth import shape_box  # noqa: E402
 IGNORE = -100
 NONE = 0  # class 0 of every auxiliary target: nothing there
 TRAIN_STREAM, HELDOUT_STREAM = 0, 1  # seed streams: scenes.make_set(seed * 10 + stream, ...)
+CURRICULUM_KINDS = ("count_tones", "count_high", "colour_of_circle", "direction_of_colour")
 BLOCK = 28  # pixels per LLM video token side (patch 14 x merge 2)
 MIN_OVERLAP = 0.25  # a video token "contains" a shape when the shape covers this fraction of its block
 
@@ -58,6 +59,22 @@ def parse_args(argv=None):
         "--fusion-layer", type=int, default=8, help="cross-modal auxiliary targets after this layer"
     )
     p.add_argument("--questions", type=int, default=4, help="questions asked per clip (chat turns)")
+    p.add_argument(
+        "--deep-every",
+        type=int,
+        default=4,
+        help="also score the answer from every this-many decoder layers through the final norm + LM head (0: off)",
+    )
+    p.add_argument(
+        "--curriculum",
+        type=int,
+        default=300,
+        help="the first steps ask only single-modality questions (CURRICULUM_KINDS); 0: off",
+    )
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--min-accuracy", type=float, default=0.8, help="export to --out only at this held-out accuracy"
+    )
     p.add_argument("--heldout", type=int, default=96, help="held-out questions for the periodic check")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=100)
@@ -69,6 +86,13 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Data
+
+
+def train_sample(args, step: int) -> scenes.Sample:
+    """The step's training scene: a single-modality kind during the curriculum, else drawn from scenes.MIX."""
+    seed = sample_seed(args.seed, TRAIN_STREAM, step)
+    kind = CURRICULUM_KINDS[step % len(CURRICULUM_KINDS)] if step < args.curriculum else None
+    return scenes.make_sample(seed, kind)
 
 
 def sample_seed(seed: int, stream: int, i: int) -> int:
@@ -152,7 +176,7 @@ def aux_labels(engine: Engine, sample: scenes.Sample, clip, inputs: dict) -> dic
     )
     S = inputs["input_ids"].shape[1]
     colours, directions = list(scenes.COLOURS), list(scenes.DIRECTIONS)
-    names = ("v_colour", "v_direction", "v_tone", "a_tone", "a_colour", "a_direction")
+    names = ("v_colour", "v_direction", "a_tone", "a_colour", "a_direction")
     lab = {k: torch.full((S,), IGNORE, dtype=torch.long) for k in names}
     shapes = scenes._shape_dicts(sample.slots)
     sx = clip.frames.shape[2] / sample.frames.shape[2]
@@ -167,7 +191,6 @@ def aux_labels(engine: Engine, sample: scenes.Sample, clip, inputs: dict) -> dic
         inside = covered >= MIN_OVERLAP
         lab["v_colour"][i] = 1 + colours.index(slot.colour) if inside else NONE
         lab["v_direction"][i] = 1 + directions.index(slot.direction) if inside else NONE
-        lab["v_tone"][i] = pitch[slot.tone]
     for i in (lay.modality == AUDIO).nonzero().squeeze(-1).tolist():
         mid = 0.5 * (float(lay.start_s[i]) + float(lay.end_s[i]))
         slot_i = min(int(mid // scenes.SLOT_S), len(sample.slots) - 1)
@@ -199,12 +222,13 @@ AUX_CLASSES = {
     "v_colour": 1 + len(scenes.COLOURS),
     "v_direction": 1 + len(scenes.DIRECTIONS),
     "a_tone": 3,
-    "v_tone": 3,
     "a_colour": len(scenes.COLOURS),
     "a_direction": len(scenes.DIRECTIONS),
 }
 ENCODER_TARGETS = ("v_colour", "v_direction", "a_tone")  # read from the LLM input embeddings
-FUSION_TARGETS = ("v_tone", "a_colour", "a_direction")  # read after --fusion-layer
+# Read after --fusion-layer. No "v_tone": with use_audio_in_video a grid's video tokens come before its audio
+# tokens, so under the causal mask a video token cannot see whether its own moment has a tone (loss stayed ln 3).
+FUSION_TARGETS = ("a_colour", "a_direction")
 
 
 def build(seed: int):
@@ -222,13 +246,29 @@ def build(seed: int):
     return engine, model, heads
 
 
-def losses(model, heads, item: dict, fusion_layer: int) -> dict:
-    """Answer cross-entropy (letter + <|im_end|>) and the auxiliary per-token cross-entropies."""
+def losses(model, heads, item: dict, fusion_layer: int, deep_every: int, letter_ids: list[int]) -> dict:
+    """Answer cross-entropies and the auxiliary per-token cross-entropies.
+
+    "answer": letters and <|im_end|> at the last layer; "letter": the letter positions only (the number to
+    watch: ln 4 = chance); "deep": the letter targets read from every `deep_every`-th decoder layer through
+    the final norm and the LM head (short gradient paths into the 28-layer stack).
+    """
     out = model(**item["inputs"], use_audio_in_video=True, output_hidden_states=True)
     t = item["targets"]
     mask = t != IGNORE
     result = {"answer": F.cross_entropy(out.logits[0, mask].float(), t[mask])}  # letters and <|im_end|>
+    is_letter = mask & torch.isin(t, torch.tensor(letter_ids))
+    result["letter"] = F.cross_entropy(out.logits[0, is_letter].float(), t[is_letter]).detach()
     hs = out.hidden_states
+    if deep_every:
+        n = len(hs) - 1
+        deep = [
+            F.cross_entropy(
+                model.lm_head(model.model.language_model.norm(hs[k][0, is_letter])).float(), t[is_letter]
+            )
+            for k in range(deep_every, n, deep_every)
+        ]
+        result["deep"] = sum(deep) / len(deep)
     for name in ENCODER_TARGETS + FUSION_TARGETS:
         h = hs[0] if name in ENCODER_TARGETS else hs[fusion_layer]
         y = item["labels"][name]
@@ -288,7 +328,7 @@ def export(out: Path, engine: Engine, model, record: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(1)  # other workers share this machine
+    torch.set_num_threads(args.threads)  # other workers share this machine
     np.random.seed(args.seed)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -319,11 +359,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter() - done_s  # --minutes counts the whole run across resumes
     run_avg: dict[str, float] = {}
     while step < args.steps and (time.perf_counter() - t0) < args.minutes * 60:
-        sample = scenes.make_sample(sample_seed(args.seed, TRAIN_STREAM, step))
+        sample = train_sample(args, step)
         item = prepare_dialogue(engine, sample, args.questions)
-        parts = losses(model, heads, item, args.fusion_layer)
-        aux = sum(v for k, v in parts.items() if k != "answer") / (len(parts) - 1)
-        loss = parts["answer"] + args.aux_weight * aux
+        parts = losses(model, heads, item, args.fusion_layer, args.deep_every, letter_ids)
+        aux_names = ENCODER_TARGETS + FUSION_TARGETS
+        aux = sum(parts[k] for k in aux_names) / len(aux_names)
+        loss = parts["answer"] + parts.get("deep", 0.0) + args.aux_weight * aux
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
         opt.zero_grad(set_to_none=True)
@@ -390,10 +431,16 @@ def main(argv=None) -> int:
         },
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_minutes": round(train_min, 2),
-        "threads": 1,
+        "threads": args.threads,
+        "deep_every": args.deep_every,
+        "curriculum": {"steps": args.curriculum, "kinds": list(CURRICULUM_KINDS)},
         "heldout_first_token_accuracy": ev,
         "log": log,
     }
+    (work / mini.METADATA_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    if ev["accuracy"] < args.min_accuracy:
+        print(f"held-out accuracy {ev['accuracy']:.3f} < {args.min_accuracy}: not exported", flush=True)
+        return 1
     export(Path(args.out), engine, model, record)
     print(f"saved to {args.out}", flush=True)
     return 0
