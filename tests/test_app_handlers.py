@@ -145,7 +145,9 @@ def test_missing_clip_and_empty_question(clip_short_av):
         handlers.run_clip(clip_short_av, "   ", "mini", "seats", "R10", "none", NEW_TOKENS, {})
 
 
-def test_clip_paths_outside_the_app_folders_are_refused():
+def test_clip_paths_outside_the_app_folders_are_refused(monkeypatch):
+    # The checkout itself may live under the temp folder (CI clones anywhere): allow only the examples here.
+    monkeypatch.setattr(present, "allowed_roots", lambda: [examples.EXAMPLES_DIR.resolve()])
     with pytest.raises(present.MediaError, match="not a clip this app decoded"):
         present.clip_for(str(examples.ROOT / "pyproject.toml"), handlers.APP_MEDIA)
 
