@@ -131,6 +131,18 @@ def build_thinker(cfg, device: torch.device, dtype: torch.dtype, attn: str = "sd
     return thinker.to(device=device, dtype=dtype).eval()
 
 
+def media_token_ids(cfg) -> dict[str, int]:
+    """The special ids a media block is built from, by role, from a thinker config."""
+    return dict(
+        vision_bos=cfg.vision_start_token_id,
+        vision_eos=cfg.vision_end_token_id,
+        audio_bos=cfg.audio_start_token_id,
+        audio_eos=cfg.audio_end_token_id,
+        video=cfg.video_token_id,
+        audio=cfg.audio_token_id,
+    )
+
+
 def media_block(ids: dict, grid_thw: tuple[int, int, int], merge: int, audio_tokens: int, spg: float) -> list:
     """Token ids of one video with its audio track, interleaved as the processor does (use_audio_in_video).
 
@@ -164,14 +176,7 @@ def fake_inputs(thinker, seconds: float, side: int, seed: int = 0) -> dict:
     grid = (frames // vc.temporal_patch_size, side // vc.patch_size, side // vc.patch_size)
     spg = vc.temporal_patch_size / FPS
     mel = round(seconds * MEL_FRAMES_PER_SECOND)
-    ids = dict(
-        vision_bos=cfg.vision_start_token_id,
-        vision_eos=cfg.vision_end_token_id,
-        audio_bos=cfg.audio_start_token_id,
-        audio_eos=cfg.audio_end_token_id,
-        video=cfg.video_token_id,
-        audio=cfg.audio_token_id,
-    )
+    ids = media_token_ids(cfg)
     plain = min(ids.values())  # ordinary text ids lie below every special id in both vocabularies
     block = media_block(ids, grid, vc.spatial_merge_size, ad.audio_output_length(mel), spg)
     text = [(i * 7919) % plain for i in range(FILLER_BEFORE + FILLER_AFTER)]

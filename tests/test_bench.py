@@ -28,14 +28,7 @@ def test_media_block_matches_processor(clip_short_av):
     cfg = engine.model.thinker.config
     start, end = ids.index(cfg.vision_start_token_id), ids.index(cfg.vision_end_token_id)
     mel = int(inputs["feature_attention_mask"].sum())
-    tokens = dict(
-        vision_bos=cfg.vision_start_token_id,
-        vision_eos=cfg.vision_end_token_id,
-        audio_bos=cfg.audio_start_token_id,
-        audio_eos=cfg.audio_end_token_id,
-        video=cfg.video_token_id,
-        audio=cfg.audio_token_id,
-    )
+    tokens = B.media_token_ids(cfg)
     mine = B.media_block(
         tokens,
         tuple(inputs["video_grid_thw"][0].tolist()),
