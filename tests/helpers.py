@@ -73,3 +73,24 @@ def masked_reference(thinker, prefill_keep: list[torch.Tensor], decode_keep: lis
 
 def hook_count(module: torch.nn.Module) -> int:
     return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in module.modules())
+
+
+def launch_app(module_name: str):
+    """app.py loaded under another module name (the `app` package shares its name), launched on a free port.
+
+    Returns the running gradio Blocks; the caller closes it.
+    """
+    import importlib.util
+    import socket
+
+    from app import examples
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spec = importlib.util.spec_from_file_location(module_name, examples.ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    demo = module.demo
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    return demo

@@ -5,15 +5,15 @@ drag the layer slider and check that the frame overlay image changes. Screenshot
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from app import examples
+
+from .helpers import launch_app
 
 CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 120_000
@@ -29,19 +29,9 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url():
-    spec = importlib.util.spec_from_file_location("seats_app_browser", examples.ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    demo = module.demo
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
+    demo = launch_app("seats_app_browser")
     yield demo.local_url
     demo.close()
 

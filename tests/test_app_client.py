@@ -6,14 +6,13 @@ dict with --json).
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-
 import pytest
 from gradio_client import Client, handle_file
 
-from app import examples, handlers
+from app import handlers
 from seats_core.config import SeatsConfig
+
+from .helpers import launch_app
 
 QUESTION = "Which shape moves while the tone plays?"
 NEW_TOKENS = 2
@@ -21,20 +20,9 @@ CONCURRENT = 10
 JOB_TIMEOUT_S = 600
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    """app.py loaded under another module name (the `app` package shares its name), launched on a free port."""
-    spec = importlib.util.spec_from_file_location("seats_app_main", examples.ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    demo = module.demo
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
+    demo = launch_app("seats_app_main")
     yield demo
     demo.close()
 
