@@ -36,6 +36,8 @@ class SeatsConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.method == "full":  # the unpruned model keeps everything, whatever retention was asked
+            object.__setattr__(self, "retention", (1.0, 1.0))
         v, a = self.retention
         if not (0 < v <= 1 and 0 < a <= 1):
             raise ValueError(f"retention must be in (0, 1] per modality, got {self.retention}")

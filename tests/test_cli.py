@@ -82,7 +82,9 @@ def test_run_json_is_consistent_with_audio(tmp_path, clip_av, capsys, method, re
     r = _run(tmp_path, clip_av, method, retention, capsys)
     assert r["method"] == method and r["model"] == "mini"
     requested = (1.0, 1.0) if method == "full" else tuple(r["retention"])
-    if retention in PRESETS:
+    if method == "full":
+        assert tuple(r["retention"]) == (1.0, 1.0)  # the unpruned model keeps everything, whatever was asked
+    elif retention in PRESETS:
         assert tuple(r["retention"]) == PRESETS[retention]
     _check_consistent(r, requested)
     assert r["clip"]["has_audio"] and any(t["modality"] == "audio" for t in r["tokens"])
