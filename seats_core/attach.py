@@ -28,7 +28,7 @@ from .trace import PruneTrace
 
 # Stage kinds a drop can have (the `kind` of Drop).
 BEFORE_LLM = ("stage1", "random", "divprune", "visionzip", "uniform")
-SCORED = ("stage2", "fastv")
+USES_IMPORTANCE = ("stage1", "visionzip")  # kinds that read the encoders' Stage-I attention statistic
 WINDOW_SECONDS = 2.0  # Qwen2.5-Omni interleaves video and audio in 2-second chunks (seconds_per_chunk)
 
 
@@ -101,7 +101,7 @@ class Pruner:
         self._drops = {d.layer: d for d in self.plan}
         if len(self._drops) != len(self.plan):
             raise ValueError("two drops at the same layer")
-        self._needs_importance = any(d.kind in ("stage1", "visionzip") for d in self.plan)
+        self._needs_importance = any(d.kind in USES_IMPORTANCE for d in self.plan)
         self._handles: list = []
         self.trace: PruneTrace | None = None
         self.traces: list[PruneTrace] = []
