@@ -17,7 +17,7 @@ from seats_core.attach import build_plan
 from seats_core.config import METHODS, SeatsConfig
 from seats_core.media import MediaConfig, MediaError
 from seats_core.method import PRESETS
-from seats_core.models.loader import KNOWN_REAL, MINI, ModelLoadError
+from seats_core.models.loader import KNOWN_REAL, MINI, ModelLoadError, frame_pixels
 from seats_core.pipeline import Engine, InputError
 
 from . import examples, plots, present
@@ -63,6 +63,11 @@ def default_model() -> str:
 
 def model_choices() -> list[str]:
     return list(dict.fromkeys([default_model(), MINI, *KNOWN_REAL]))
+
+
+def media_for(model: str | None) -> MediaConfig:
+    """APP_MEDIA with `model`'s frame budget (decoding for display must match decoding for the run)."""
+    return dataclasses.replace(APP_MEDIA, **frame_pixels(model or default_model()))
 
 
 def get_engine(name: str | None = None) -> Engine:
@@ -178,7 +183,7 @@ def run_models(
     configs = check_plans(configs, engine.num_layers)
     report(0.0, "decoding the clip")
     try:
-        prep = engine.prepare(clip, question, APP_MEDIA)
+        prep = engine.prepare(clip, question, engine.media(APP_MEDIA))
     except (MediaError, InputError) as e:
         raise gr.Error(str(e)) from e
     notes = []
@@ -209,7 +214,7 @@ def run_analysis(model: str, clip: str, question: str, progress: Callable | None
 
     engine = get_engine(model)
     try:
-        prep = engine.prepare(clip, question, APP_MEDIA)
+        prep = engine.prepare(clip, question, engine.media(APP_MEDIA))
     except (MediaError, InputError) as e:
         raise gr.Error(str(e)) from e
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
@@ -260,14 +265,22 @@ def run_clip(
     configs = make_configs(method, retention, baseline, advanced)
     entry = examples.find(clip, question)
     runs = _precomputed(entry, configs, model, n_new) if entry else None
+    truth = _truth(entry)
     if runs is not None:
         return present_runs(
-            runs, clip, "precomputed example (no model call)", [], examples.load_analysis(entry)
+            runs, clip, "precomputed example (no model call)", truth, examples.load_analysis(entry)
         )
     runs, notes = compute(model, clip, question.strip(), configs, n_new, progress)
     for note in notes:
         gr.Warning(note)
-    return present_runs(runs, clip, "computed now", notes, None)
+    return present_runs(runs, clip, "computed now", notes + truth, None)
+
+
+def _truth(entry: dict | None) -> list[str]:
+    """A note with the correct option of a generated example scene (the generator knows it)."""
+    if not entry or "answer" not in entry:
+        return []
+    return [f"Correct answer (known from the generated scene): ({entry['answer']}) {entry['answer_text']}."]
 
 
 def load_example(clip: str | None, question: str | None) -> dict:
@@ -276,7 +289,7 @@ def load_example(clip: str | None, question: str | None) -> dict:
     if entry is None:
         raise gr.Error("This clip and question are not one of the precomputed examples: press Run instead.")
     settings = examples.index()["settings"]
-    notes = []
+    notes = _truth(entry)
     if settings.get("model") != default_model():
         notes.append(
             f"Precomputed with `{settings.get('model')}`; press Run to answer with `{default_model()}`."
@@ -324,7 +337,7 @@ def _report_overlays(view: dict, key: str) -> list:
         {0, 1} | {b["after"] + 1 for b in V.boundaries(run) if b["after"] + 1 <= view["num_layers"]}
     )
     try:
-        clip = present.clip_for(view["clip_path"], APP_MEDIA)
+        clip = present.clip_for(view["clip_path"], media_for(view["model"]))
     except MediaError:
         return []
     return [
@@ -349,7 +362,7 @@ def explore(view: dict | None, key: str | None, layer, audio_mode: str | None) -
     key = key if key in keys else keys[0]
     layer = max(0, min(int(layer or 0), view["num_layers"]))
     try:
-        clip = present.clip_for(view["clip_path"], APP_MEDIA)
+        clip = present.clip_for(view["clip_path"], media_for(view["model"]))
     except (MediaError, OSError) as e:
         raise gr.Error(f"cannot show the frames: {e}") from e
     frames, audio = present.layer_images(view, key, layer, audio_mode or AUDIO_MODES[0], clip)

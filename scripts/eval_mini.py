@@ -5,12 +5,14 @@
 
 Held-out questions come from `seats_core.scenes.make_set(--seed, n)` (a seed stream the training never used).
 Each clip is decoded and processed once; every (method, retention) then runs `Engine.run` (greedy generate, as
-the CLI and explorer do) and the answer letter is compared with the scene's ground truth. `fastv` prunes video
-only, so it runs at the preset's video retention with all audio kept (and cannot reach R10 at 28 layers). Results are written after every question,
-so a stopped run leaves a usable partial table.
+the CLI and explorer do) and the answer letter is compared with the scene's ground truth. `--workers N` splits
+the questions over N single-thread processes. `fastv` prunes video
+only, so it runs at the preset's video retention with all audio kept (and cannot reach R10 at 28 layers). Each
+worker appends every finished question to <json>.w<k>.jsonl, so a stopped run leaves its records.
 
-The knockout summary (if `seats_core.analysis` is present) averages, over `--knockout` questions, the KL of the
-first answer token to the full run when all video / audio / both are removed from layer k on (SEATS_SPEC §8).
+The knockout summary averages, over the first `--knockout` questions, the KL of the first answer token to the
+full run when all video / audio / both are removed from layer k on (SEATS_SPEC §8), and the question tokens'
+attention share per modality and layer.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--minutes", type=float, default=None, help="stop early (partial table) after this time")
     p.add_argument("--max-new-tokens", type=int, default=2)
     p.add_argument("--json", dest="json_out", default="eval_mini.json")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes (one thread each), questions interleaved"
+    )
     return p.parse_args(argv)
 
 
@@ -94,23 +99,26 @@ def by_modality(records: list[dict], key: tuple[str, str]) -> dict:
     return out
 
 
-def knockout_summary(engine: Engine, samples: list[scenes.Sample]) -> dict | None:
-    """Mean KL and answer log-prob per layer k for each knockout mode, and where each curve recovers."""
-    try:
-        from seats_core.analysis import analyze
-    except ImportError:
+def knockout_curves(engine: Engine, sample: scenes.Sample) -> dict:
+    """One question's knockout curves and attention shares (seats_core.analysis.analyze)."""
+    from seats_core.analysis import analyze
+
+    res = analyze(engine, engine.prepare(sample.clip(scenes.MINI_MEDIA), sample.question))
+    out = {
+        mode: {"kl": c["kl"], "answer_logprob": c["answer_logprob"]} for mode, c in res["knockout"].items()
+    }
+    return {"knockout": out, "share": res["attention"]["share"], "answer_token": res["answer_token"]}
+
+
+def knockout_summary(per_question: list[dict]) -> dict | None:
+    """Mean KL and answer log-prob per layer k for each knockout mode, where each curve recovers, and the
+    question tokens' mean attention share (text, video, audio) per layer."""
+    if not per_question:
         return None
-    curves: dict[str, dict[str, list]] = {}
-    for s in samples:
-        res = analyze(engine, engine.prepare(s.clip(scenes.MINI_MEDIA), s.question))
-        for mode, c in res["knockout"].items():
-            curves.setdefault(mode, {"kl": [], "answer_logprob": []})
-            curves[mode]["kl"].append(c["kl"])
-            curves[mode]["answer_logprob"].append(c["answer_logprob"])
     out = {}
-    for mode, c in curves.items():
-        kl = np.asarray(c["kl"]).mean(0)  # (L+1,)
-        lp = np.asarray(c["answer_logprob"]).mean(0)
+    for mode in per_question[0]["knockout"]:
+        kl = np.asarray([q["knockout"][mode]["kl"] for q in per_question]).mean(0)  # (L+1,)
+        lp = np.asarray([q["knockout"][mode]["answer_logprob"] for q in per_question]).mean(0)
         below = np.nonzero(kl < RECOVERED_KL)[0]
         # first k from which every later k stays below the threshold
         recovered = next((int(k) for k in below if (kl[k:] < RECOVERED_KL).all()), None)
@@ -119,7 +127,56 @@ def knockout_summary(engine: Engine, samples: list[scenes.Sample]) -> dict | Non
             "mean_answer_logprob": [round(float(x), 4) for x in lp],
             "recovered_from_layer": recovered,
         }
-    return {"questions": len(samples), "recovered_kl_threshold": RECOVERED_KL, "curves": out}
+    share = np.asarray([q["share"] for q in per_question]).mean(0)  # (L, 3)
+    return {
+        "questions": len(per_question),
+        "recovered_kl_threshold": RECOVERED_KL,
+        "curves": out,
+        "mean_attention_share": [[round(float(x), 4) for x in row] for row in share],
+    }
+
+
+def worker(args, cfgs, indices: list[int], partial: Path) -> tuple[list[dict], list[dict]]:
+    """Answer questions `indices` of the held-out set under every config; knockout for those < --knockout.
+
+    Each finished question is appended to `partial` (JSON lines), so a stopped run leaves its records.
+    """
+    torch.set_num_threads(1)
+    engine = Engine("mini", device="cpu")
+    records, knock = [], []
+    t0 = time.perf_counter()
+    with partial.open("w") as f:
+        for n, i in enumerate(indices):
+            if args.minutes is not None and time.perf_counter() - t0 > args.minutes * 60:
+                print(f"time limit: this worker stops after {n} questions", flush=True)
+                break
+            s = scenes.set_sample(args.seed, i)
+            prep = engine.prepare(s.clip(scenes.MINI_MEDIA), s.question)
+            rec = {"i": i, "seed": s.seed, "kind": s.kind, "modalities": s.modalities, "answer": s.answer}
+            rec["correct"] = {}
+            for m, r, cfg in cfgs:
+                ans = engine.run(prep, cfg, max_new_tokens=args.max_new_tokens)["answer"]
+                rec["correct"][f"{m}@{r}"] = int(scenes.parse_answer(ans) == s.answer)
+            records.append(rec)
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            if (n + 1) % 20 == 0:
+                acc = np.mean([r["correct"]["full@-"] for r in records])
+                print(
+                    f"{partial.name}: {n + 1}/{len(indices)}, {(time.perf_counter() - t0) / 60:.1f} min, "
+                    f"full {100 * acc:.1f}%",
+                    flush=True,
+                )
+        for i in [i for i in indices if i < args.knockout]:
+            if args.minutes is not None and time.perf_counter() - t0 > args.minutes * 60:
+                break
+            knock.append(knockout_curves(engine, scenes.set_sample(args.seed, i)))
+    return records, knock
+
+
+def _worker_entry(payload):
+    args, cfgs, indices, partial = payload
+    return worker(args, cfgs, indices, Path(partial))
 
 
 def main(argv=None) -> int:
@@ -127,58 +184,51 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     methods = [m for m in args.methods.split(",") if m]
     retentions = [r for r in args.retentions.split(",") if r]
-    engine = Engine("mini", device="cpu")
-    cfgs = configs(methods, retentions, engine.num_layers)
-    samples = scenes.make_set(args.seed, args.n)
-    rows: dict[tuple[str, str], list[int]] = {}
-    records = []
-    t0 = time.perf_counter()
+    cfgs = configs(methods, retentions, 28)
     out_path = Path(args.json_out)
+    t0 = time.perf_counter()
+    shards = [
+        (args, cfgs, list(range(w, args.n, args.workers)), str(out_path.with_suffix(f".w{w}.jsonl")))
+        for w in range(args.workers)
+    ]
+    if args.workers == 1:
+        results = [_worker_entry(shards[0])]
+    else:
+        import multiprocessing as mp
 
-    def dump(extra=None):
-        result = {
-            "n_done": len(records),
-            "n_planned": args.n,
-            "seed": args.seed,
-            "accuracy": {f"{m}@{r}": round(float(np.mean(v)), 4) for (m, r), v in rows.items()},
-            "by_modality": {f"{m}@{r}": by_modality(records, (m, r)) for (m, r) in rows},
-            "table_markdown": table(rows, methods, retentions, len(records)),
-            "minutes": round((time.perf_counter() - t0) / 60, 2),
-            "records": records,
-            **(extra or {}),
-        }
-        out_path.write_text(json.dumps(result, indent=1) + "\n")
-        return result
-
-    for i, s in enumerate(samples):
-        if args.minutes is not None and time.perf_counter() - t0 > args.minutes * 60:
-            print(f"time limit: stopping after {i} questions", flush=True)
-            break
-        prep = engine.prepare(s.clip(scenes.MINI_MEDIA), s.question)
-        rec = {"seed": s.seed, "kind": s.kind, "modalities": s.modalities, "answer": s.answer, "correct": {}}
-        for m, r, cfg in cfgs:
-            ans = engine.run(prep, cfg, max_new_tokens=args.max_new_tokens)["answer"]
-            ok = int(scenes.parse_answer(ans) == s.answer)
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            results = pool.map(_worker_entry, shards)
+    records = sorted((r for rec, _ in results for r in rec), key=lambda r: r["i"])
+    knock = [k for _, ks in results for k in ks]
+    rows: dict[tuple[str, str], list[int]] = {}
+    for rec in records:
+        for key, ok in rec["correct"].items():
+            m, r = key.split("@")
             rows.setdefault((m, r), []).append(ok)
-            rec["correct"][f"{m}@{r}"] = ok
-        records.append(rec)
-        if (i + 1) % 10 == 0:
-            dump()
-            el = (time.perf_counter() - t0) / 60
-            print(
-                f"{i + 1} questions, {el:.1f} min, full {100 * np.mean(rows[('full', '-')]):.1f}%", flush=True
-            )
-    result = dump()
+    by_kind = {}
+    for rec in records:
+        by_kind.setdefault(rec["kind"], []).append(rec["correct"]["full@-"])
+    result = {
+        "n_done": len(records),
+        "n_planned": args.n,
+        "seed": args.seed,
+        "accuracy": {f"{m}@{r}": round(float(np.mean(v)), 4) for (m, r), v in rows.items()},
+        "full_by_kind": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_kind.items())},
+        "by_modality": {f"{m}@{r}": by_modality(records, (m, r)) for (m, r) in rows},
+        "table_markdown": table(rows, methods, retentions, len(records)),
+        "minutes": round((time.perf_counter() - t0) / 60, 2),
+        "workers": args.workers,
+        "knockout": knockout_summary(knock),
+        "records": records,
+    }
+    out_path.write_text(json.dumps(result, indent=1) + "\n")
     print(result["table_markdown"])
-    if args.knockout:
-        ko = knockout_summary(engine, samples[: args.knockout])
-        result = dump({"knockout": ko})
-        if ko:
-            for mode, c in ko["curves"].items():
-                kl = " ".join(f"{x:.2f}" for x in c["mean_kl"])
-                print(
-                    f"knockout {mode}: recovered from layer {c['recovered_from_layer']}; mean KL by k: {kl}"
-                )
+    print("full model by kind:", result["full_by_kind"])
+    ko = result["knockout"]
+    if ko:
+        for mode, c in ko["curves"].items():
+            kl = " ".join(f"{x:.2f}" for x in c["mean_kl"])
+            print(f"knockout {mode}: recovered from layer {c['recovered_from_layer']}; mean KL by k: {kl}")
     return 0
 
 

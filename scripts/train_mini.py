@@ -1,18 +1,29 @@
-"""Train the offline miniature Qwen2.5-Omni thinker on generated audio-visual scenes (CPU, one thread).
+"""Train the offline miniature Qwen2.5-Omni thinker on generated audio-visual scenes (CPU, about an hour).
 
-    python scripts/train_mini.py --minutes 33 --out assets/mini          # train, save, write training.json
-    python scripts/train_mini.py --resume                                  # continue a stopped run
+    python scripts/train_mini.py --out assets/mini                # all stages, export if the held-out check passes
+    python scripts/train_mini.py --resume                         # continue a stopped decoder stage
 
-Every step draws a fresh scene + question (`seats_core.scenes.make_sample(seed_base + step)`), so the run is
-reproducible from `--seed` and a resumed run sees exactly the data it would have seen. Inputs go through the
-inference path: `Engine.prepare` (media sampling/resizing, chat prompt, stock processor). Each clip is asked up to
-`--questions` questions as consecutive chat turns (the first turn is exactly the inference prompt); the targets
-are the option letter and <|im_end|> of every assistant turn (labels elsewhere are ignored).
+Three stages, reproducible from `--seed` (every scene is `seats_core.scenes.make_sample(sample_seed(...))`):
 
-Auxiliary losses (training only; their linear heads are discarded): per-token content at the encoder outputs
-(shape colour / motion on video tokens, tone pitch on audio tokens) and cross-modal content after decoder layer
-`--fusion-layer` (audio tokens predict what is on screen at their moment, video tokens whether a tone sounds).
-They give the randomly initialised encoders and the early decoder layers a dense signal.
+1. encoders: the vision and audio towers learn per-token content through linear probe heads on their outputs
+   (colour, shape and motion under each 28x28 block of a frame pair; tone pitch at each 40 ms audio token).
+2. cache: the frozen towers encode `--clips` scenes once. Per clip the decoder stage keeps the prompt prefix
+   (system turn + the user turn's media block, token ids exactly as the stock processor expands them), the media
+   embeddings, the M-RoPE positions and per-token labels. A prefix + tokenized chat turns equals the processor's
+   output for the whole dialogue (checked on the first clip).
+3. decoder: the 28-layer LLM learns to answer, `--batch` clips per step, each asked up to `--questions` questions
+   as consecutive chat turns (the first turn is exactly the inference prompt). Targets: the option letter and
+   <|im_end|> of every assistant turn, plus dense auxiliary targets read through linear heads (discarded after
+   training):
+     after layer --fusion-layer, on audio tokens: the colour and motion on screen at their moment, and the
+       ordinal of the tone they belong to (among all tones, and among high tones);
+     after layer --summary-layer, on the token that closes the media block: how many tones, how many high;
+     after layer --query-layer, at each answer position: which question was asked (kind + its parameter).
+   They shape where fusion happens (by the fusion layer) and shorten credit assignment on a CPU budget; the
+   layers from --query-layer on get only the answer loss, so where the answer reads the media is learned.
+
+The held-out check runs the whole thinker through the inference path (`Engine.prepare`, the stock processor and
+the towers) and the weights are exported only at `--min-accuracy`.
 """
 
 from __future__ import annotations
@@ -39,42 +50,36 @@ from seats_core.pipeline import Engine  # noqa: E402
 from seats_core.synth import shape_box  # noqa: E402
 
 IGNORE = -100
-NONE = 0  # class 0 of every auxiliary target: nothing there
-TRAIN_STREAM, HELDOUT_STREAM = 0, 1  # seed streams: scenes.make_set(seed * 10 + stream, ...)
-CURRICULUM_KINDS = ("count_tones", "count_high", "colour_of_circle", "direction_of_colour")
+NONE = 0  # class 0 of most auxiliary targets: nothing there
+TRAIN_STREAM, HELDOUT_STREAM = 0, 1  # seed streams: sample_seed(seed, stream, i)
 BLOCK = 28  # pixels per LLM video token side (patch 14 x merge 2)
 MIN_OVERLAP = 0.25  # a video token "contains" a shape when the shape covers this fraction of its block
+MEDIA_END = "<|vision_eos|>"  # the user turn's media block ends here; the question text follows
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=750, help="optimizer steps (one clip each)")
-    p.add_argument("--minutes", type=float, default=33.0, help="stop (and save) after this wall time")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=60)
+    p.add_argument("--enc-clips", type=int, default=1200, help="stage 1: clips for the encoder probes")
+    p.add_argument("--enc-batch", type=int, default=4)
+    p.add_argument("--enc-lr", type=float, default=2e-3)
+    p.add_argument("--clips", type=int, default=3000, help="stage 2: clips cached for the decoder stage")
+    p.add_argument("--steps", type=int, default=3000, help="stage 3: decoder optimizer steps")
+    p.add_argument("--batch", type=int, default=16, help="clips per decoder step")
+    p.add_argument("--questions", type=int, default=5, help="questions asked per clip (chat turns)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument(
+        "--qk-init", type=float, default=0.15, help="std of the decoder's q/k projections at init (0: stock)"
+    )
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--aux-weight", type=float, default=0.5)
-    p.add_argument(
-        "--fusion-layer", type=int, default=8, help="cross-modal auxiliary targets after this layer"
-    )
-    p.add_argument("--questions", type=int, default=4, help="questions asked per clip (chat turns)")
-    p.add_argument(
-        "--deep-every",
-        type=int,
-        default=4,
-        help="also score the answer from every this-many decoder layers through the final norm + LM head (0: off)",
-    )
-    p.add_argument(
-        "--curriculum",
-        type=int,
-        default=300,
-        help="the first steps ask only single-modality questions (CURRICULUM_KINDS); 0: off",
-    )
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument(
-        "--min-accuracy", type=float, default=0.8, help="export to --out only at this held-out accuracy"
-    )
+    p.add_argument("--fusion-layer", type=int, default=8)
+    p.add_argument("--summary-layer", type=int, default=10)
+    p.add_argument("--query-layer", type=int, default=12)
+    p.add_argument("--minutes", type=float, default=60.0, help="stop the decoder stage after this wall time")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--min-accuracy", type=float, default=0.8, help="export only at this held-out accuracy")
     p.add_argument("--heldout", type=int, default=96, help="held-out questions for the periodic check")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=100)
@@ -84,20 +89,57 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Data
-
-
-def train_sample(args, step: int) -> scenes.Sample:
-    """The step's training scene: a single-modality kind during the curriculum, else drawn from scenes.MIX."""
-    seed = sample_seed(args.seed, TRAIN_STREAM, step)
-    kind = CURRICULUM_KINDS[step % len(CURRICULUM_KINDS)] if step < args.curriculum else None
-    return scenes.make_sample(seed, kind)
-
-
 def sample_seed(seed: int, stream: int, i: int) -> int:
     """Seed of the i-th sample of a stream; streams of different (seed, stream) never overlap."""
     return (seed * 10 + stream) * 10_000_000 + i
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Question types (the query target) and dialogue text
+
+
+def _question_types() -> list[str]:
+    """Every question template with its parameter filled in, e.g. 'Which way does the red shape move?'."""
+    out = []
+    for template, _, _ in scenes.QUESTIONS.values():
+        if "{nth}" in template:
+            out += [template.format(nth=n) for n in scenes.ORDINALS]
+        elif "{colour}" in template:
+            out += [template.format(colour=c) for c in scenes.COLOURS]
+        else:
+            out.append(template)
+    return out
+
+
+QTYPES = _question_types()
+
+
+def qtype(question: str) -> int:
+    return QTYPES.index(question.split(" (A)")[0])
+
+
+def pick_questions(rng: np.random.Generator, slots, k: int) -> list[dict]:
+    """Up to k answerable questions about one scene, distinct kinds first, in random order."""
+    qs = scenes.answerable(slots)
+    order = rng.permutation(len(qs)).tolist()
+    picked, kinds = [], set()
+    for i in order:
+        if len(picked) < k and qs[i]["kind"] not in kinds:
+            picked.append(qs[i])
+            kinds.add(qs[i]["kind"])
+    for i in order:
+        if len(picked) < k and qs[i] not in picked:
+            picked.append(qs[i])
+    return picked
+
+
+def dialogue_text(processor, system_prompt: str, qs: list[dict]) -> str:
+    msgs = [{"role": "system", "content": [{"type": "text", "text": system_prompt}]}]
+    for j, q in enumerate(qs):
+        user = [{"type": "video"}] if j == 0 else []
+        msgs.append({"role": "user", "content": user + [{"type": "text", "text": q["question"]}]})
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": q["answer"]}]})
+    return processor.apply_chat_template(msgs, add_generation_prompt=False, tokenize=False)
 
 
 def _trim_audio(inputs: dict) -> dict:
@@ -120,87 +162,78 @@ def prepare(engine: Engine, sample: scenes.Sample) -> dict:
     }
 
 
-def pick_questions(sample: scenes.Sample, k: int) -> list[dict]:
-    """The sample's own question first, then up to k-1 other answerable ones about the same scene (seeded)."""
-    rng = np.random.default_rng(sample.seed)
-    others = [q for q in scenes.answerable(sample.slots) if q["question"] != sample.question]
-    picked, kinds = [], {sample.kind}
-    for i in rng.permutation(len(others)).tolist():  # prefer kinds not asked yet
-        if len(picked) < k - 1 and others[i]["kind"] not in kinds:
-            picked.append(others[i])
-            kinds.add(others[i]["kind"])
-    first = {"question": sample.question, "answer": sample.answer}
-    return [first] + picked
+# ---------------------------------------------------------------------------------------------------------------
+# Per-clip encoding and labels
 
 
-def prepare_dialogue(engine: Engine, sample: scenes.Sample, k: int) -> dict:
-    """One clip, up to k questions as consecutive chat turns; the first turn is exactly the inference prompt.
-
-    Answer targets: at every assistant turn, the option letter and then <|im_end|>.
-    """
+def clip_prefix(engine: Engine, sample: scenes.Sample) -> tuple[dict, object]:
+    """Processor inputs of the prompt prefix (system turn + user turn up to and including the media block)."""
     clip = sample.clip(scenes.MINI_MEDIA)
-    qs = pick_questions(sample, k)
-    msgs = [{"role": "system", "content": [{"type": "text", "text": engine.model.system_prompt}]}]
-    for j, q in enumerate(qs):
-        user = [{"type": "video"}] if j == 0 else []
-        msgs.append({"role": "user", "content": user + [{"type": "text", "text": q["question"]}]})
-        msgs.append({"role": "assistant", "content": [{"type": "text", "text": q["answer"]}]})
     processor = engine.model.processor
-    text = processor.apply_chat_template(msgs, add_generation_prompt=False, tokenize=False)
-    assert text.startswith(engine.prompt(sample.question)), "first turn must equal the inference prompt"
+    text = dialogue_text(processor, engine.model.system_prompt, [{"question": "", "answer": "A"}])
+    prefix = text.split(MEDIA_END, 1)[0] + MEDIA_END
     inputs = OmniAdapter.processor_inputs(
-        processor, text, clip.frames, clip.fps, clip.audio, clip.sample_rate
+        processor, prefix, clip.frames, clip.fps, clip.audio, clip.sample_rate
     )
-    inputs = _trim_audio(inputs)
-    tok = processor.tokenizer
-    letters = torch.tensor([tok.convert_tokens_to_ids(c) for c in scenes.LETTERS])
-    ids = inputs["input_ids"][0]
-    im_end = tok.convert_tokens_to_ids("<|im_end|>")
-    # An answer is a letter directly followed by <|im_end|> (option letters in questions are followed by ")").
-    at = (torch.isin(ids[:-1], letters) & (ids[1:] == im_end)).nonzero().squeeze(-1)  # (k,)
-    assert at.numel() == len(qs), (at.numel(), len(qs))
-    targets = torch.full_like(ids, IGNORE)  # targets[p] = the token the logits at p must predict
-    targets[at - 1] = ids[at]
-    targets[at] = im_end
-    labels = aux_labels(engine, sample, clip, inputs)
-    return {"inputs": inputs, "targets": targets, "labels": labels, "questions": len(qs)}
+    return _trim_audio(inputs), clip
 
 
-def aux_labels(engine: Engine, sample: scenes.Sample, clip, inputs: dict) -> dict:
-    """Per non-text token targets (long tensors over the full sequence, IGNORE where not applicable)."""
+def encode_media(model, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(video features (Nv, D) in video-token order, audio features (Na, D) in audio-token order)."""
+    inner = model.model
+    video = inner.get_video_features(
+        inputs["pixel_values_videos"], inputs["video_grid_thw"], return_dict=True
+    )
+    audio = inner.get_audio_features(
+        inputs["input_features"], inputs["feature_attention_mask"], return_dict=True
+    ).last_hidden_state
+    return torch.cat(video.pooler_output, dim=0), audio
+
+
+def aux_labels(engine: Engine, sample: scenes.Sample, clip, inputs: dict):
+    """(layout, per-position targets over the prefix: long tensors, IGNORE where a target does not apply)."""
     lay = build_layout(
         inputs["input_ids"],
         engine.adapter.token_ids,
         inputs["video_grid_thw"],
         float(inputs["video_second_per_grid"].reshape(-1)[0]),
     )
-    S = inputs["input_ids"].shape[1]
+    P = inputs["input_ids"].shape[1]
     colours, directions = list(scenes.COLOURS), list(scenes.DIRECTIONS)
-    names = ("v_colour", "v_direction", "a_tone", "a_colour", "a_direction")
-    lab = {k: torch.full((S,), IGNORE, dtype=torch.long) for k in names}
-    shapes = scenes._shape_dicts(sample.slots)
+    lab = {k: torch.full((P,), IGNORE, dtype=torch.long) for k in AUX_CLASSES}
+    slots = sample.slots
+    shapes = scenes._shape_dicts(slots)
     sx = clip.frames.shape[2] / sample.frames.shape[2]
     sy = clip.frames.shape[1] / sample.frames.shape[1]
     pitch = {None: NONE, "low": 1, "high": 2}
+    tones = [i for i, s in enumerate(slots) if s.tone is not None]
+    highs = [i for i in tones if slots[i].tone == "high"]
     for i in (lay.modality == VIDEO).nonzero().squeeze(-1).tolist():
         t, r, c = int(lay.t[i]), int(lay.row[i]), int(lay.col[i])
         times = clip.frame_times[2 * t : 2 * t + 2]
-        slot_i = min(int(times[0] // scenes.SLOT_S), len(sample.slots) - 1)
-        slot = sample.slots[slot_i]
+        slot_i = min(int(times[0] // scenes.SLOT_S), len(slots) - 1)
+        slot = slots[slot_i]
         covered = max(_overlap(shape_box(shapes[slot_i], tt), r, c, sx, sy) for tt in times)
         inside = covered >= MIN_OVERLAP
         lab["v_colour"][i] = 1 + colours.index(slot.colour) if inside else NONE
         lab["v_direction"][i] = 1 + directions.index(slot.direction) if inside else NONE
+        lab["v_shape"][i] = 1 + scenes.KINDS.index(slot.kind) if inside else NONE
+        lab["g_colour"][i] = colours.index(slot.colour)  # every token of the frame pair: what it shows
+        lab["g_direction"][i] = directions.index(slot.direction)
     for i in (lay.modality == AUDIO).nonzero().squeeze(-1).tolist():
         mid = 0.5 * (float(lay.start_s[i]) + float(lay.end_s[i]))
-        slot_i = min(int(mid // scenes.SLOT_S), len(sample.slots) - 1)
-        slot = sample.slots[slot_i]
+        slot_i = min(int(mid // scenes.SLOT_S), len(slots) - 1)
+        slot = slots[slot_i]
         frac = mid / scenes.SLOT_S - slot_i
         sounding = slot.tone is not None and scenes.TONE_SPAN[0] <= frac < scenes.TONE_SPAN[1]
         lab["a_tone"][i] = pitch[slot.tone] if sounding else NONE
         lab["a_colour"][i] = colours.index(slot.colour)
         lab["a_direction"][i] = directions.index(slot.direction)
-    return lab
+        lab["a_nth"][i] = 1 + tones.index(slot_i) if sounding else NONE
+        lab["a_high_nth"][i] = 1 + highs.index(slot_i) if sounding and slot_i in highs else NONE
+    lab["e_count"][P - 1] = len(tones)
+    lab["e_high"][P - 1] = len(highs)
+    return lay, lab
 
 
 def _overlap(box, row: int, col: int, sx: float, sy: float) -> float:
@@ -214,24 +247,62 @@ def _overlap(box, row: int, col: int, sx: float, sy: float) -> float:
     return w * h / (BLOCK * BLOCK)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Model, heads, loss
-
-
 AUX_CLASSES = {
     "v_colour": 1 + len(scenes.COLOURS),
     "v_direction": 1 + len(scenes.DIRECTIONS),
+    "v_shape": 1 + len(scenes.KINDS),
+    "g_colour": len(scenes.COLOURS),
+    "g_direction": len(scenes.DIRECTIONS),
     "a_tone": 3,
     "a_colour": len(scenes.COLOURS),
     "a_direction": len(scenes.DIRECTIONS),
+    "a_nth": 1 + scenes.MAX_TONES,
+    "a_high_nth": 1 + scenes.MAX_TONES,
+    "e_count": 1 + scenes.MAX_TONES,
+    "e_high": 1 + scenes.MAX_TONES,
+    "q_type": len(QTYPES),
 }
-ENCODER_TARGETS = ("v_colour", "v_direction", "a_tone")  # read from the LLM input embeddings
-# Read after --fusion-layer. No "v_tone": with use_audio_in_video a grid's video tokens come before its audio
-# tokens, so under the causal mask a video token cannot see whether its own moment has a tone (loss stayed ln 3).
-FUSION_TARGETS = ("a_colour", "a_direction")
+# The towers' outputs. g_*: every token of a frame pair names the colour / motion of its shape (the vision
+# tower's window attention spans the whole 112 x 112 frame), so a later token can read it from any of them.
+ENCODER_TARGETS = ("v_colour", "v_direction", "v_shape", "g_colour", "g_direction", "a_tone")
+# After --fusion-layer. No video targets there: with use_audio_in_video a window's video tokens come before its
+# audio tokens, so under the causal mask a video token cannot see whether its own moment has a tone.
+FUSION_TARGETS = ("a_colour", "a_direction", "a_nth", "a_high_nth")
+SUMMARY_TARGETS = ("e_count", "e_high")  # after --summary-layer, on the token closing the media block
 
 
-def build(seed: int):
+def encode_clip(engine: Engine, model, sample: scenes.Sample) -> dict:
+    """Everything the decoder stage needs about one clip (frozen towers, no grad)."""
+    inputs, clip = clip_prefix(engine, sample)
+    lay, lab = aux_labels(engine, sample, clip, inputs)
+    with torch.no_grad():
+        v, a = encode_media(model, inputs)
+        pos, _ = model.model.get_rope_index(
+            inputs["input_ids"],
+            None,
+            inputs["video_grid_thw"],
+            torch.ones_like(inputs["input_ids"]),
+            True,
+            inputs["feature_attention_mask"].sum(1),
+            inputs["video_second_per_grid"],
+        )
+    return {
+        "ids": inputs["input_ids"][0],
+        "video_at": (lay.modality == VIDEO).nonzero().squeeze(-1),
+        "audio_at": (lay.modality == AUDIO).nonzero().squeeze(-1),
+        "video": v,
+        "audio": a,
+        "pos": pos[:, 0],  # (3, P)
+        "labels": {k: lab[k] for k in FUSION_TARGETS + SUMMARY_TARGETS},
+        "slots": sample.slots,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model
+
+
+def build(seed: int, qk_init: float = 0.0):
     torch.manual_seed(seed)
     tokenizer = mini.build_tokenizer()
     processor = mini.build_processor(tokenizer)
@@ -240,40 +311,163 @@ def build(seed: int):
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
     model = Qwen2_5OmniThinkerForConditionalGeneration(config).float()
+    if qk_init:  # larger than the stock 0.02: attention leaves its uniform start sooner (shorter plateau)
+        with torch.no_grad():
+            for layer in model.model.language_model.layers:
+                layer.self_attn.q_proj.weight.normal_(0.0, qk_init)
+                layer.self_attn.k_proj.weight.normal_(0.0, qk_init)
     hidden = config.text_config.hidden_size
     heads = torch.nn.ModuleDict({k: torch.nn.Linear(hidden, n) for k, n in AUX_CLASSES.items()})
     engine = Engine(LoadedModel("mini", model, processor, MINI_SYSTEM_PROMPT, True))
     return engine, model, heads
 
 
-def losses(model, heads, item: dict, fusion_layer: int, deep_every: int, letter_ids: list[int]) -> dict:
-    """Answer cross-entropies and the auxiliary per-token cross-entropies.
+def towers(model) -> list[torch.nn.Parameter]:
+    inner = model.model
+    return list(inner.visual.parameters()) + list(inner.audio_tower.parameters())
 
-    "answer": letters and <|im_end|> at the last layer; "letter": the letter positions only (the number to
-    watch: ln 4 = chance); "deep": the letter targets read from every `deep_every`-th decoder layer through
-    the final norm and the LM head (short gradient paths into the 28-layer stack).
-    """
-    out = model(**item["inputs"], use_audio_in_video=True, output_hidden_states=True)
-    t = item["targets"]
-    mask = t != IGNORE
-    result = {"answer": F.cross_entropy(out.logits[0, mask].float(), t[mask])}  # letters and <|im_end|>
-    is_letter = mask & torch.isin(t, torch.tensor(letter_ids))
-    result["letter"] = F.cross_entropy(out.logits[0, is_letter].float(), t[is_letter]).detach()
-    hs = out.hidden_states
-    if deep_every:
-        n = len(hs) - 1
-        deep = [
-            F.cross_entropy(
-                model.lm_head(model.model.language_model.norm(hs[k][0, is_letter])).float(), t[is_letter]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage 1: encoders
+
+
+def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample) -> dict:
+    """Cross-entropy of each ENCODER_TARGETS probe on the towers' outputs for one clip."""
+    inputs, clip = clip_prefix(engine, sample)
+    lay, lab = aux_labels(engine, sample, clip, inputs)
+    v, a = encode_media(model, inputs)
+    parts = {}
+    for name in ENCODER_TARGETS:
+        on_video = name.startswith(("v_", "g_"))
+        feats, at = (v, lay.modality == VIDEO) if on_video else (a, lay.modality == AUDIO)
+        parts[name] = F.cross_entropy(heads[name](feats), lab[name][at])
+    return parts
+
+
+def train_encoders(args, engine: Engine, model, heads, log: list) -> None:
+    params = towers(model) + [p for k in ENCODER_TARGETS for p in heads[k].parameters()]
+    opt = torch.optim.AdamW(params, lr=args.enc_lr, weight_decay=args.weight_decay)
+    steps = args.enc_clips // args.enc_batch
+    run: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = args.enc_lr * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * (1 - step / steps))
+        opt.zero_grad(set_to_none=True)
+        for j in range(args.enc_batch):
+            sample = scenes.make_sample(sample_seed(args.seed, TRAIN_STREAM, step * args.enc_batch + j))
+            parts = encoder_losses(engine, model, heads, sample)
+            (sum(parts.values()) / (len(parts) * args.enc_batch)).backward()
+            for k, x in parts.items():
+                run[k] = 0.9 * run.get(k, x.item()) + 0.1 * x.item()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % 25 == 0 or step + 1 == steps:
+            msg = " ".join(f"{k}={x:.3f}" for k, x in run.items())
+            print(
+                f"encoders step {step + 1}/{steps} {(time.perf_counter() - t0) / 60:.1f} min {msg}",
+                flush=True,
             )
-            for k in range(deep_every, n, deep_every)
-        ]
-        result["deep"] = sum(deep) / len(deep)
-    for name in ENCODER_TARGETS + FUSION_TARGETS:
-        h = hs[0] if name in ENCODER_TARGETS else hs[fusion_layer]
-        y = item["labels"][name]
-        mask = y != IGNORE
-        result[name] = F.cross_entropy(heads[name](h[0, mask]).float(), y[mask])
+    log.append(
+        {
+            "stage": "encoders",
+            "clips": steps * args.enc_batch,
+            "minutes": round((time.perf_counter() - t0) / 60, 2),
+            "final_losses": {k: round(x, 4) for k, x in run.items()},
+        }
+    )
+
+
+def build_cache(args, engine: Engine, model) -> list[dict]:
+    model.eval()
+    t0 = time.perf_counter()
+    cache = []
+    for i in range(args.clips):
+        cache.append(encode_clip(engine, model, scenes.make_sample(sample_seed(args.seed, TRAIN_STREAM, i))))
+        if (i + 1) % 250 == 0:
+            print(f"cache {i + 1}/{args.clips} clips {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    model.train()
+    return cache
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage 3: decoder
+
+
+def make_batch(engine: Engine, model, cache: list[dict], rng: np.random.Generator, args) -> dict:
+    """B rows of prefix + chat turns, right-padded: embeddings (media from the cache), positions and targets."""
+    processor = engine.model.processor
+    tok = processor.tokenizer
+    letters = torch.tensor([tok.convert_tokens_to_ids(c) for c in scenes.LETTERS])
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    rows = []
+    for ci in rng.choice(len(cache), size=args.batch, replace=False).tolist():
+        item = cache[ci]
+        qs = pick_questions(rng, item["slots"], args.questions)
+        rest = dialogue_text(processor, engine.model.system_prompt, qs).split(MEDIA_END, 1)[1]
+        rest_ids = torch.tensor(tok(rest, add_special_tokens=False).input_ids)
+        ids = torch.cat([item["ids"], rest_ids])
+        start = int(item["pos"].max()) + 1
+        pos = torch.cat([item["pos"], (start + torch.arange(len(rest_ids))).expand(3, -1)], dim=1)
+        # An answer is a letter directly followed by <|im_end|> (option letters in questions are followed by ")").
+        at = (torch.isin(ids[:-1], letters) & (ids[1:] == im_end)).nonzero().squeeze(-1)
+        assert at.numel() == len(qs), (at.numel(), len(qs))
+        targets = torch.full_like(ids, IGNORE)  # targets[p]: the token the logits at p must predict
+        targets[at - 1] = ids[at]
+        targets[at] = im_end
+        q_type = torch.full_like(ids, IGNORE)
+        q_type[at - 1] = torch.tensor([qtype(q["question"]) for q in qs])
+        rows.append((item, ids, pos, targets, q_type))
+    S = max(len(r[1]) for r in rows)
+    B = len(rows)
+    pad = tok.convert_tokens_to_ids("<|endoftext|>")
+    ids = torch.full((B, S), pad)
+    pos = torch.zeros(3, B, S, dtype=torch.long)
+    mask = torch.zeros(B, S, dtype=torch.long)
+    labels = {k: torch.full((B, S), IGNORE) for k in FUSION_TARGETS + SUMMARY_TARGETS + ("q_type", "answer")}
+    media = torch.zeros(B, S, model.config.text_config.hidden_size)
+    is_media = torch.zeros(B, S, 1, dtype=torch.bool)
+    for b, (item, row_ids, row_pos, targets, q_type) in enumerate(rows):
+        n, P = len(row_ids), len(item["ids"])
+        ids[b, :n], pos[:, b, :n], mask[b, :n] = row_ids, row_pos, 1
+        labels["answer"][b, :n], labels["q_type"][b, :n] = targets, q_type
+        for k in FUSION_TARGETS + SUMMARY_TARGETS:
+            labels[k][b, :P] = item["labels"][k]
+        media[b, item["video_at"]] = item["video"]
+        media[b, item["audio_at"]] = item["audio"]
+        is_media[b, item["video_at"]] = True
+        is_media[b, item["audio_at"]] = True
+    return {"ids": ids, "pos": pos, "mask": mask, "labels": labels, "media": media, "is_media": is_media}
+
+
+def decoder_losses(model, heads, batch: dict, args, letter_ids: list[int]) -> dict:
+    embeds = model.model.get_input_embeddings()(batch["ids"])
+    embeds = torch.where(batch["is_media"], batch["media"], embeds)
+    out = model.model.language_model(
+        inputs_embeds=embeds,
+        attention_mask=batch["mask"],
+        position_ids=batch["pos"],
+        output_hidden_states=True,
+        use_cache=False,
+        return_dict=True,
+    )
+    hs, lab = out.hidden_states, batch["labels"]
+    t = lab["answer"]
+    sel = t != IGNORE
+    logits = model.lm_head(out.last_hidden_state[sel]).float()
+    result = {"answer": F.cross_entropy(logits, t[sel])}
+    is_letter = torch.isin(t[sel], torch.tensor(letter_ids))
+    result["letter"] = F.cross_entropy(logits[is_letter], t[sel][is_letter]).detach()
+    layer = {
+        **dict.fromkeys(FUSION_TARGETS, args.fusion_layer),
+        **dict.fromkeys(SUMMARY_TARGETS, args.summary_layer),
+    }
+    layer["q_type"] = args.query_layer
+    for name, k in layer.items():
+        y = lab[name]
+        m = y != IGNORE
+        result[name] = F.cross_entropy(heads[name](hs[k][m]).float(), y[m])
     return result
 
 
@@ -293,8 +487,8 @@ def evaluate(model, items: list[dict], letter_ids: list[int]) -> dict:
         by_kind.setdefault(item["kind"], []).append(ok)
     model.train()
     return {
-        "accuracy": correct / len(items),
-        "letter_rate": is_letter / len(items),
+        "accuracy": round(correct / len(items), 4),
+        "letter_rate": round(is_letter / len(items), 4),
         "by_kind": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_kind.items())},
     }
 
@@ -307,6 +501,32 @@ def lr_at(step: int, args) -> float:
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def check_prefix_composition(engine: Engine, cache_item: dict, sample: scenes.Sample, args) -> None:
+    """The decoder stage's rows equal the stock processor's ids and get_rope_index's positions for a dialogue."""
+    processor = engine.model.processor
+    qs = pick_questions(np.random.default_rng(0), sample.slots, args.questions)
+    text = dialogue_text(processor, engine.model.system_prompt, qs)
+    clip = sample.clip(scenes.MINI_MEDIA)
+    full = _trim_audio(
+        OmniAdapter.processor_inputs(processor, text, clip.frames, clip.fps, clip.audio, clip.sample_rate)
+    )
+    rest_ids = processor.tokenizer(text.split(MEDIA_END, 1)[1], add_special_tokens=False).input_ids
+    assert full["input_ids"][0].tolist() == cache_item["ids"].tolist() + rest_ids
+    pos, _ = engine.model.thinker.model.get_rope_index(
+        full["input_ids"],
+        None,
+        full["video_grid_thw"],
+        torch.ones_like(full["input_ids"]),
+        True,
+        full["feature_attention_mask"].sum(1),
+        full["video_second_per_grid"],
+    )
+    P = len(cache_item["ids"])
+    start = int(cache_item["pos"].max()) + 1
+    assert torch.equal(pos[:, 0, :P], cache_item["pos"])
+    assert torch.equal(pos[:, 0, P:], (start + torch.arange(len(rest_ids))).expand(3, -1))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Checkpoints and export
 
@@ -314,7 +534,7 @@ def lr_at(step: int, args) -> float:
 def save_ckpt(path: Path, model, heads, opt, step: int, log: list, elapsed_s: float) -> None:
     tmp = path.with_suffix(".tmp")
     state = {"model": model.state_dict(), "heads": heads.state_dict(), "opt": opt.state_dict()}
-    torch.save({**state, "step": step, "log": log, "elapsed_s": elapsed_s, "rng": torch.get_rng_state()}, tmp)
+    torch.save({**state, "step": step, "log": log, "elapsed_s": elapsed_s}, tmp)
     tmp.replace(path)
 
 
@@ -329,58 +549,72 @@ def export(out: Path, engine: Engine, model, record: dict) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)  # other workers share this machine
-    np.random.seed(args.seed)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    ckpt = work / "last.pt"
-    engine, model, heads = build(args.seed)
-    params = list(model.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98))
-    step, log, done_s = 0, [], 0.0  # done_s: training seconds of earlier (resumed) segments
+    ckpt, cache_path = work / "last.pt", work / "cache.pt"
+    engine, model, heads = build(args.seed, args.qk_init)
+    tok = engine.model.processor.tokenizer
+    letter_ids = [tok.convert_tokens_to_ids(c) for c in scenes.LETTERS]
+    decoder_params = [
+        p for n, p in model.named_parameters() if not n.startswith(("model.visual", "model.audio_tower"))
+    ]
+    aux_params = [p for k in FUSION_TARGETS + SUMMARY_TARGETS + ("q_type",) for p in heads[k].parameters()]
+    opt = torch.optim.AdamW(
+        decoder_params + aux_params, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98)
+    )
+    step, log, done_s = 0, [], 0.0
     if args.resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         heads.load_state_dict(state["heads"])
         opt.load_state_dict(state["opt"])
         step, log, done_s = state["step"], state["log"], state["elapsed_s"]
-        torch.set_rng_state(state["rng"])
-        print(f"resumed at step {step}", flush=True)
-    tok = engine.model.processor.tokenizer
-    letter_ids = [tok.convert_tokens_to_ids(c) for c in scenes.LETTERS]
+        print(f"resumed at decoder step {step}", flush=True)
+    else:
+        train_encoders(args, engine, model, heads, log)
+    for p in towers(model):
+        p.requires_grad_(False)
 
-    t_prep = time.perf_counter()
-    heldout = []
-    for i in range(args.heldout):
-        s = scenes.make_sample(sample_seed(args.seed, HELDOUT_STREAM, i))
-        heldout.append(prepare(engine, s))
-    print(f"held-out set: {len(heldout)} questions in {time.perf_counter() - t_prep:.1f} s", flush=True)
+    heldout = [
+        prepare(engine, scenes.make_sample(sample_seed(args.seed, HELDOUT_STREAM, i)))
+        for i in range(args.heldout)
+    ]
+    if args.resume and cache_path.exists():
+        cache = torch.load(cache_path, weights_only=False)
+    else:
+        cache = build_cache(args, engine, model)
+        torch.save(cache, cache_path)
+    check_prefix_composition(
+        engine, cache[0], scenes.make_sample(sample_seed(args.seed, TRAIN_STREAM, 0)), args
+    )
+    print(f"cache: {len(cache)} clips; held-out check: {len(heldout)} questions", flush=True)
 
     model.train()
-    t0 = time.perf_counter() - done_s  # --minutes counts the whole run across resumes
-    run_avg: dict[str, float] = {}
+    t0 = time.perf_counter() - done_s
+    run: dict[str, float] = {}
     while step < args.steps and (time.perf_counter() - t0) < args.minutes * 60:
-        sample = train_sample(args, step)
-        item = prepare_dialogue(engine, sample, args.questions)
-        parts = losses(model, heads, item, args.fusion_layer, args.deep_every, letter_ids)
-        aux_names = ENCODER_TARGETS + FUSION_TARGETS
-        aux = sum(parts[k] for k in aux_names) / len(aux_names)
-        loss = parts["answer"] + parts.get("deep", 0.0) + args.aux_weight * aux
+        batch = make_batch(engine, model, cache, np.random.default_rng([args.seed, step]), args)
+        parts = decoder_losses(model, heads, batch, args, letter_ids)
+        aux = [v for k, v in parts.items() if k not in ("answer", "letter")]
+        loss = parts["answer"] + args.aux_weight * sum(aux) / len(aux)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(decoder_params + aux_params, 1.0)
         opt.step()
         step += 1
         for k, v in parts.items():
-            run_avg[k] = 0.98 * run_avg.get(k, v.item()) + 0.02 * v.item()
-        if step % 50 == 0:
+            run[k] = 0.95 * run.get(k, v.item()) + 0.05 * v.item()
+        if step % 25 == 0:
             el = time.perf_counter() - t0
-            msg = " ".join(f"{k}={v:.3f}" for k, v in run_avg.items())
+            msg = " ".join(f"{k}={v:.3f}" for k, v in run.items())
             print(f"step {step} {el / 60:.1f} min lr={lr_at(step, args):.2e} {msg}", flush=True)
         if step % args.eval_every == 0:
             ev = evaluate(model, heldout, letter_ids)
-            log.append({"step": step, "minutes": round((time.perf_counter() - t0) / 60, 2), **ev})
+            log.append(
+                {"stage": "decoder", "step": step, "minutes": round((time.perf_counter() - t0) / 60, 2), **ev}
+            )
             print(f"eval step {step}: {ev}", flush=True)
         if step % args.ckpt_every == 0:
             save_ckpt(ckpt, model, heads, opt, step, log, time.perf_counter() - t0)
@@ -388,33 +622,56 @@ def main(argv=None) -> int:
     save_ckpt(ckpt, model, heads, opt, step, log, time.perf_counter() - t0)
     train_min = (time.perf_counter() - t0) / 60
     ev = evaluate(model, heldout, letter_ids)
-    log.append({"step": step, "minutes": round(train_min, 2), **ev})
+    log.append({"stage": "decoder", "step": step, "minutes": round(train_min, 2), **ev})
     print(f"final eval step {step}: {ev}", flush=True)
+    record = training_record(args, model, step, train_min, ev, log)
+    (work / mini.METADATA_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    if ev["accuracy"] < args.min_accuracy:
+        print(f"held-out accuracy {ev['accuracy']:.3f} < {args.min_accuracy}: not exported", flush=True)
+        return 1
+    export(Path(args.out), engine, model, record)
+    print(f"saved to {args.out}", flush=True)
+    return 0
+
+
+def training_record(args, model, step: int, train_min: float, ev: dict, log: list) -> dict:
     cfg = model.config
-    record = {
+    return {
         "what": "miniature Qwen2.5-Omni thinker trained on seats_core.scenes (scripts/train_mini.py)",
         "seed": args.seed,
-        "steps": step,
-        "questions_per_clip": args.questions,
-        "clips_seen": step,
-        "batch_size": 1,
-        "optimizer": {
-            "name": "AdamW",
-            "lr": args.lr,
-            "betas": [0.9, 0.98],
-            "weight_decay": args.weight_decay,
-        },
-        "schedule": {"warmup": args.warmup, "cosine_to": 0.1, "planned_steps": args.steps},
-        "grad_clip": 1.0,
-        "aux": {
-            "weight": args.aux_weight,
-            "encoder_targets": list(ENCODER_TARGETS),
-            "fusion_targets": list(FUSION_TARGETS),
-            "fusion_layer": args.fusion_layer,
+        "stages": {
+            "encoders": {
+                "clips": args.enc_clips,
+                "batch": args.enc_batch,
+                "lr": args.enc_lr,
+                "targets": list(ENCODER_TARGETS),
+            },
+            "cache": {"clips": args.clips},
+            "decoder": {
+                "steps": step,
+                "planned_steps": args.steps,
+                "batch_clips": args.batch,
+                "qk_init": args.qk_init,
+                "questions_per_clip": args.questions,
+                "optimizer": {
+                    "name": "AdamW",
+                    "lr": args.lr,
+                    "betas": [0.9, 0.98],
+                    "weight_decay": args.weight_decay,
+                },
+                "schedule": {"warmup": args.warmup, "cosine_to": 0.1},
+                "grad_clip": 1.0,
+                "aux_weight": args.aux_weight,
+                "aux_targets": {
+                    f"layer {args.fusion_layer} (audio tokens)": list(FUSION_TARGETS),
+                    f"layer {args.summary_layer} (media block end)": list(SUMMARY_TARGETS),
+                    f"layer {args.query_layer} (answer positions)": ["q_type"],
+                },
+            },
         },
         "data": {
             "generator": "seats_core.scenes.make_sample",
-            "train_seeds": f"sample_seed({args.seed}, {TRAIN_STREAM}, 0..{step - 1})",
+            "train_seeds": f"sample_seed({args.seed}, {TRAIN_STREAM}, 0..{max(args.clips, args.enc_clips) - 1})",
             "heldout_seeds": f"sample_seed({args.seed}, {HELDOUT_STREAM}, 0..{args.heldout - 1})",
             "mix": scenes.MIX,
             "durations_s": list(scenes.DURATIONS_S),
@@ -430,20 +687,11 @@ def main(argv=None) -> int:
             "audio_d_model": cfg.audio_config.d_model,
         },
         "parameters": sum(p.numel() for p in model.parameters()),
-        "train_minutes": round(train_min, 2),
+        "decoder_minutes": round(train_min, 2),
         "threads": args.threads,
-        "deep_every": args.deep_every,
-        "curriculum": {"steps": args.curriculum, "kinds": list(CURRICULUM_KINDS)},
         "heldout_first_token_accuracy": ev,
         "log": log,
     }
-    (work / mini.METADATA_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    if ev["accuracy"] < args.min_accuracy:
-        print(f"held-out accuracy {ev['accuracy']:.3f} < {args.min_accuracy}: not exported", flush=True)
-        return 1
-    export(Path(args.out), engine, model, record)
-    print(f"saved to {args.out}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ def evaluate(
             bar.set_postfix_str(f"{sample.benchmark}/{sample.id}", refresh=False)
             try:
                 prep = engine.prepare(
-                    str(sample.video), format_prompt(sample.question, sample.options), media
+                    str(sample.video), format_prompt(sample.question, sample.options), engine.media(media)
                 )
             except (MediaError, ValueError) as e:
                 problems.append(Problem(sample.benchmark, sample.id, f"cannot prepare: {e}"))

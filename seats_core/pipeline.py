@@ -9,7 +9,7 @@ import contextlib
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -21,7 +21,7 @@ from .measure import StageTimer, peak_memory_bytes, sync
 from .media import Clip, MediaConfig, load_clip
 from .models.adapter import OmniAdapter
 from .models.fast_vision import fast_vision
-from .models.loader import LoadedModel, load_model
+from .models.loader import LoadedModel, frame_pixels, load_model
 
 MAX_QUESTION_CHARS = 2000
 
@@ -69,6 +69,10 @@ class Engine:
     def num_layers(self) -> int:
         return self.adapter.num_layers
 
+    def media(self, base: MediaConfig | None = None) -> MediaConfig:
+        """`base` (default: MediaConfig()) with this model's frame budget: the trained miniature's 112 x 112."""
+        return replace(base or MediaConfig(), **frame_pixels(self.model.name))
+
     def prompt(self, question: str) -> str:
         msgs = [
             {"role": "system", "content": [{"type": "text", "text": self.model.system_prompt}]},
@@ -86,7 +90,7 @@ class Engine:
             )
         t0 = time.perf_counter()
         if not isinstance(clip, Clip):
-            clip = load_clip(clip, media or MediaConfig())
+            clip = load_clip(clip, media or self.media())
         t1 = time.perf_counter()
         inputs = OmniAdapter.processor_inputs(
             self.model.processor, self.prompt(question), clip.frames, clip.fps, clip.audio, clip.sample_rate

@@ -364,8 +364,13 @@ def format_question(question: str, options) -> str:
 
 def make_set(seed: int, n: int, kind: str | None = None) -> list[Sample]:
     """`n` samples whose seeds are derived from `seed` (disjoint ranges for different `seed`s)."""
-    base = np.random.SeedSequence(seed).generate_state(1)[0] * 100_000
-    return [make_sample(int(base + i), kind) for i in range(n)]
+    return [set_sample(seed, i, kind) for i in range(n)]
+
+
+def set_sample(seed: int, i: int, kind: str | None = None) -> Sample:
+    """The i-th sample of `make_set(seed, ...)`, made alone."""
+    base = int(np.random.SeedSequence(seed).generate_state(1)[0]) * 100_000
+    return make_sample(base + i, kind)
 
 
 def write_sample(sample: Sample, path: str | os.PathLike) -> Path:

@@ -38,7 +38,7 @@ def test_run_endpoint_returns_the_cli_json(client, clip_short_av):
     )
     engine = handlers.get_engine()
     direct = engine.run(
-        engine.prepare(clip_short_av, QUESTION, handlers.APP_MEDIA),
+        engine.prepare(clip_short_av, QUESTION, handlers.media_for(handlers.MINI)),
         SeatsConfig.make("seats", "R10"),
         max_new_tokens=NEW_TOKENS,
     )

@@ -209,7 +209,7 @@ def test_scrubbing_changes_the_overlay_without_the_model(live, monkeypatch):
 def test_api_answer_matches_a_direct_engine_run(clip_short_av):
     answer, result = handlers.api_run(clip_short_av, QUESTION, "seats", "R25", NEW_TOKENS)
     engine = handlers.get_engine("mini")
-    prep = engine.prepare(clip_short_av, QUESTION, handlers.APP_MEDIA)
+    prep = engine.prepare(clip_short_av, QUESTION, handlers.media_for(handlers.MINI))
     direct = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=NEW_TOKENS)
     assert answer == direct["answer"] == result["answer"]
     assert set(result) == set(direct)

@@ -60,3 +60,23 @@ def test_real_checkpoint_answers(clip_short_av):
     seats = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=20)
     assert full["answer"] and seats["answer"]
     assert seats["flops"]["prefill"] < full["flops"]["prefill"]
+
+
+def test_frame_budget_follows_the_model(monkeypatch, clip_short_av):
+    """Clips for the trained miniature are resized to its training budget; real models keep the paper's."""
+    from seats_core.media import MediaConfig
+    from seats_core.models import mini as mini_module
+    from seats_core.models.loader import frame_pixels
+
+    budget = {"min_pixels": 4 * 784, "max_pixels": 6 * 784}
+    monkeypatch.setattr(mini_module, "media_budget", lambda: dict(budget))
+    assert frame_pixels("Qwen/Qwen2.5-Omni-7B") == {}
+    assert frame_pixels("mini") == budget
+    engine = Engine("mini", device="cpu")
+    media = engine.media(MediaConfig(max_seconds=12.0))
+    assert (media.min_pixels, media.max_pixels, media.max_seconds) == (4 * 784, 6 * 784, 12.0)
+    prep = engine.prepare(clip_short_av, "What colour is the square?")  # no MediaConfig: the model's
+    h, w = prep.clip.frames.shape[1:3]
+    assert 4 * 784 <= h * w <= 6 * 784
+    explicit = engine.prepare(clip_short_av, "What colour is the square?", MediaConfig())
+    assert explicit.clip.frames.shape[1] * explicit.clip.frames.shape[2] > 6 * 784

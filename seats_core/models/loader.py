@@ -46,6 +46,18 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def frame_pixels(name: str) -> dict:
+    """MediaConfig fields (min_pixels, max_pixels) a model was trained with, or {} for the real models' defaults.
+
+    The trained miniature saw 112 x 112 frames (16 LLM tokens per frame pair); clips for it are resized alike.
+    """
+    if name != MINI:
+        return {}
+    from .mini import media_budget
+
+    return media_budget()
+
+
 def load_model(
     name: str = MINI,
     *,
