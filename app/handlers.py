@@ -8,11 +8,16 @@ one job at a time through the queue); everything per run lives in the result dic
 from __future__ import annotations
 
 import dataclasses
+import secrets
+import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import gradio as gr
 
+from seats_core import scenes
 from seats_core.attach import build_plan
 from seats_core.config import METHODS, SeatsConfig
 from seats_core.media import MediaConfig, MediaError
@@ -43,7 +48,13 @@ ADVANCED_FIELDS = tuple(
 )
 ADVANCED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SeatsConfig) if f.name in ADVANCED_FIELDS}
 
+SCENE_DIR = Path(tempfile.gettempdir()) / "seats_explorer_scenes"
+SCENE_SEED_BASE = 80_000_000  # generated-scene seeds: no training, held-out or gallery stream uses these
+MAX_SCENES = 32  # generated clips kept on disk (oldest deleted first)
+
 _settings = {"model": MINI}
+_scenes: OrderedDict[str, dict] = OrderedDict()  # sha256 of a generated clip -> its path, question and answer
+_scenes_lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _engine_lock = threading.Lock()
 
@@ -265,7 +276,7 @@ def run_clip(
     configs = make_configs(method, retention, baseline, advanced)
     entry = examples.find(clip, question)
     runs = _precomputed(entry, configs, model, n_new) if entry else None
-    truth = _truth(entry)
+    truth = _truth(entry) or _truth(_generated(clip, question))
     if runs is not None:
         return present_runs(
             runs, clip, "precomputed example (no model call)", truth, examples.load_analysis(entry)
@@ -276,8 +287,37 @@ def run_clip(
     return present_runs(runs, clip, "computed now", notes + truth, None)
 
 
+def new_scene(seed: int | None = None) -> tuple[str, str]:
+    """Write a fresh generated scene (6 s mp4 with sound) and return (path, its question).
+
+    The scene's answer is remembered (by the clip's bytes) so that a run on it can say whether it was right.
+    """
+    seed = secrets.randbelow(10_000_000) if seed is None else int(seed)
+    sample = scenes.make_sample(SCENE_SEED_BASE + seed, seconds=6)
+    SCENE_DIR.mkdir(parents=True, exist_ok=True)
+    path = scenes.write_sample(sample, SCENE_DIR / f"scene_{seed}.mp4")
+    info = {"path": str(path), "question": sample.question, "answer": sample.answer}
+    info["answer_text"] = sample.answer_text
+    with _scenes_lock:
+        _scenes[examples.file_sha256(path)] = info
+        while len(_scenes) > MAX_SCENES:
+            _, old = _scenes.popitem(last=False)
+            if old["path"] != str(path):
+                Path(old["path"]).unlink(missing_ok=True)
+    return str(path), sample.question
+
+
+def _generated(clip: str | None, question: str | None) -> dict | None:
+    """The remembered scene with these bytes and this question, else None."""
+    if not clip or not _scenes or not Path(clip).is_file():
+        return None
+    with _scenes_lock:
+        info = _scenes.get(examples.file_sha256(clip))
+    return info if info and info["question"] == (question or "").strip() else None
+
+
 def _truth(entry: dict | None) -> list[str]:
-    """A note with the correct option of a generated example scene (the generator knows it)."""
+    """A note with the correct option of a generated scene (the generator knows it)."""
     if not entry or "answer" not in entry:
         return []
     return [f"Correct answer (known from the generated scene): ({entry['answer']}) {entry['answer_text']}."]

@@ -114,6 +114,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary")
                     stop_btn = gr.Button("Stop", variant="stop")
+                scene_btn = gr.Button("New generated scene (answer known)", size="sm")
                 examples_area = gr.Column()  # filled below, once the output components exist
             with gr.Column(scale=3):
                 status = gr.Markdown("Pick an example (instant) or upload a clip, then press **Run**.")
@@ -222,6 +223,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private",
         )  # fmt: skip
         stop_btn.click(None, None, None, cancels=[run_event])
+        scene_btn.click(handlers.new_scene, None, [video, question], api_visibility="private")
         if rows:
             with examples_area:
                 gr.Examples(

@@ -8,6 +8,9 @@ answer, and the precomputed files for the examples.
 from __future__ import annotations
 
 import json
+import shutil
+from collections import OrderedDict
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -15,8 +18,9 @@ import pytest
 
 from app import examples, handlers, present, render
 from app import view as V
-from seats_core import synth
+from seats_core import scenes, synth
 from seats_core.config import SeatsConfig
+from seats_core.media import load_clip
 
 QUESTION = "What shape appears when the tone plays?"
 NEW_TOKENS = 3
@@ -243,6 +247,9 @@ def test_examples_load_without_the_model(monkeypatch):
         compute=_no_model,
     )  # fmt: skip
     assert "precomputed" in again["status"]
+    entry = examples.find(clip, question)
+    if "answer" in entry:  # generated scenes: the page names the correct option
+        assert f"({entry['answer']}) {entry['answer_text']}" in " ".join(out["view"]["notes"])
 
 
 @pytest.mark.skipif(not examples.gallery(), reason="no examples generated (run scripts/make_examples.py)")
@@ -271,3 +278,25 @@ def test_analysis_shape_is_plotted():
                            compute=lambda *a: fake)  # fmt: skip
     assert len(out["dependency"].data) == 2 + 3 * 2
     assert "layer **2**" in out["dependency_notes"]  # KL stays below 10% of its max (1.0) from k = 2 on
+
+
+def test_generated_scene_reports_its_answer(monkeypatch, tmp_path):
+    monkeypatch.setattr(handlers, "SCENE_DIR", tmp_path / "scenes")
+    monkeypatch.setattr(handlers, "MAX_SCENES", 2)
+    monkeypatch.setattr(handlers, "_scenes", OrderedDict())
+    first = [handlers.new_scene(seed)[0] for seed in (1, 2, 3)]
+    assert not Path(first[0]).exists() and all(Path(p).exists() for p in first[1:])  # oldest file deleted
+    path, question = handlers.new_scene(7)
+    truth = scenes.make_sample(handlers.SCENE_SEED_BASE + 7, seconds=6)  # regenerated independently
+    assert question == truth.question
+    clip = load_clip(path, handlers.media_for("mini"))
+    assert clip.has_audio and clip.duration == pytest.approx(6.0, abs=0.15)
+    copy = tmp_path / "uploaded.mp4"  # Gradio hands the handler its own copy of the file
+    shutil.copy(path, copy)
+    out = handlers.run_clip(str(copy), question, "mini", "seats", "R10", "none", 2, {})
+    assert (
+        f"Correct answer (known from the generated scene): ({truth.answer}) {truth.answer_text}."
+        in out["view"]["notes"]
+    )
+    other = handlers.run_clip(str(copy), "What else?", "mini", "seats", "R10", "none", 2, {})
+    assert not any("Correct answer" in n for n in other["view"]["notes"])
