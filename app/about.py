@@ -35,9 +35,11 @@ The **retention** R is the fraction of video and audio tokens kept, averaged ove
 - **Speed**: analytic FLOPs and measured time, split by stage. Fewer tokens does not mean proportionally less
   time: the encoders and fixed costs do not shrink.
 
-The default model on a CPU is a *miniature*: the real Qwen2.5-Omni architecture (28 layers) with tiny widths and
-no real training, so its answers are gibberish; the token selection, the numbers and the views work exactly as
-with the real 7B model, which is the default on a GPU Space.
+The default model on a CPU is a *miniature*: the real Qwen2.5-Omni architecture (28 layers) with tiny widths,
+trained on generated scenes (one coloured shape per second moving left, right, up or down; low and high tones) with
+four-option questions. It answers those (ACC_FULL of held-out questions with all tokens) and nothing else, so use
+**New generated scene** or the examples: the page names the correct option, and the attention maps and knockout
+curves show a model that really combines sound and picture. The real 7B model is the default on a GPU Space.
 """
 
 STAGE_SVG = """

@@ -47,7 +47,7 @@ def parse_args(argv=None):
     p.add_argument("--retentions", default=",".join(RETENTIONS))
     p.add_argument("--knockout", type=int, default=50, help="questions for the knockout summary (0: skip)")
     p.add_argument("--minutes", type=float, default=None, help="stop early (partial table) after this time")
-    p.add_argument("--max-new-tokens", type=int, default=2)
+    p.add_argument("--max-new-tokens", type=int, default=1)
     p.add_argument("--json", dest="json_out", default="eval_mini.json")
     p.add_argument(
         "--workers", type=int, default=1, help="processes (one thread each), questions interleaved"

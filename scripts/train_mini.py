@@ -6,7 +6,8 @@
 Three stages, reproducible from `--seed` (every scene is `seats_core.scenes.make_sample(sample_seed(...))`):
 
 1. encoders: the vision and audio towers learn per-token content through linear probe heads on their outputs
-   (colour, shape and motion under each 28x28 block of a frame pair; tone pitch at each 40 ms audio token).
+   (colour, shape and motion under each 28x28 block of a frame pair, and on every token of a pair the colour and
+   motion of its shape; tone pitch at each 40 ms audio token).
 2. cache: the frozen towers encode `--clips` scenes once. Per clip the decoder stage keeps the prompt prefix
    (system turn + the user turn's media block, token ids exactly as the stock processor expands them), the media
    embeddings, the M-RoPE positions and per-token labels. A prefix + tokenized chat turns equals the processor's
@@ -24,6 +25,12 @@ Three stages, reproducible from `--seed` (every scene is `seats_core.scenes.make
 
 The held-out check runs the whole thinker through the inference path (`Engine.prepare`, the stock processor and
 the towers) and the weights are exported only at `--min-accuracy`.
+
+The shipped weights (assets/mini) came from two commands on a 2-core CPU (the first was stopped at step 1000 and
+continued with a longer cosine schedule; training.json's log records both segments):
+
+    python scripts/train_mini.py --threads 2 --steps 1500 --minutes 60
+    python scripts/train_mini.py --threads 2 --steps 2800 --minutes 70 --resume --out assets/mini
 """
 
 from __future__ import annotations
@@ -569,6 +576,7 @@ def main(argv=None) -> int:
         heads.load_state_dict(state["heads"])
         opt.load_state_dict(state["opt"])
         step, log, done_s = state["step"], state["log"], state["elapsed_s"]
+        log.append({"stage": "resume", "step": step, "planned_steps": args.steps, "minutes": args.minutes})
         print(f"resumed at decoder step {step}", flush=True)
     else:
         train_encoders(args, engine, model, heads, log)

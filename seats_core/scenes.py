@@ -379,6 +379,9 @@ def write_sample(sample: Sample, path: str | os.PathLike) -> Path:
 
 
 def parse_answer(text: str) -> str | None:
-    """The first option letter in a generated answer ('B', '(B) green', ...), or None."""
+    """The first option letter in a generated answer ('B', '(B) green', 'BD' ...), or None."""
     m = re.search(r"\b([A-D])\b", text)
-    return m.group(1) if m else None
+    if m:
+        return m.group(1)
+    first = text.strip()[:1]  # a letter run on into more letters ('BD': the pruned model did not stop)
+    return first if first in LETTERS and re.match(r"[A-D]+\b", text.strip()) else None

@@ -45,6 +45,9 @@ class Spy:
         self.prepares += 1
         return self.engine.prepare(*a, **k)
 
+    def media(self, *a, **k):
+        return self.engine.media(*a, **k)
+
     def run(self, *a, **k):
         if self.fail_after is not None and self.runs >= self.fail_after:
             raise Interrupted("injected interruption")

@@ -12,7 +12,6 @@ import torch
 
 from seats_core import scenes
 from seats_core.config import SeatsConfig
-from seats_core.media import load_clip
 from seats_core.models import mini
 from seats_core.pipeline import Engine
 
@@ -22,7 +21,9 @@ HELDOUT_SEED = (
 N_ARRAYS = 48  # questions decoded from arrays (clip_from_arrays)
 N_FILES = 6  # questions written to mp4 (H.264 + AAC) and decoded from the file
 CHANCE = 1 / len(scenes.LETTERS)
-MIN_ACCURACY = 0.8  # the shipped weights score ~0.9+ (assets/mini/training.json); well above chance
+# The shipped weights answer 87.5% of training's 96 held-out questions (assets/mini/training.json) and ~90% of 500
+# in scripts/eval_mini.py; 0.75 on 48 questions is far above chance (P(>= 36 of 48 | p = 0.25) < 1e-12).
+MIN_ACCURACY = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,14 @@ def test_generator_is_seeded_and_answers_check_out():
     assert sum(w for k, w in scenes.MIX.items() if scenes.QUESTIONS[k][2] == "av") > 0.5 and "a" in mods
 
 
+@pytest.mark.parametrize(
+    "text,letter",
+    [("B", "B"), ("(C) blue", "C"), ("The answer is D.", "D"), ("AD", "A"), ("Apple", None), ("", None)],
+)
+def test_answer_letter_parsing(text, letter):
+    assert scenes.parse_answer(text) == letter
+
+
 def test_shipped_model_loads_through_the_normal_path(engine):
     thinker, _ = mini.build_model()
     assert engine.num_layers == 28 == thinker.config.text_config.num_hidden_layers
@@ -77,12 +86,19 @@ def test_trained_model_answers_heldout_scenes(engine):
 
 @pytest.mark.slow
 def test_trained_model_answers_from_mp4_files(engine, tmp_path):
+    """Scenes written as H.264 + AAC and decoded like any upload (the model's own frame budget by default)."""
     samples = scenes.make_set(HELDOUT_SEED + 3, N_FILES)
-    correct = []
+    from_file, from_arrays = [], []
     for s in samples:
         path = scenes.write_sample(s, tmp_path / f"scene_{s.seed}.mp4")
-        clip = load_clip(path, scenes.MINI_MEDIA)
-        assert clip.has_audio and clip.frames.shape[1:3] == s.clip().frames.shape[1:3]
-        correct.append(_answer(engine, clip, s.question) == s.answer)
-    # Six questions: at most one miss at the array accuracy; chance would get ~1.5 right.
-    assert sum(correct) >= N_FILES - 1, correct
+        prep = engine.prepare(
+            str(path), s.question
+        )  # no MediaConfig: Engine.media() applies the mini's budget
+        assert prep.clip.has_audio and prep.clip.frames.shape[1:3] == s.clip().frames.shape[1:3]
+        result = engine.run(prep, SeatsConfig.make("full", "R10"), max_new_tokens=4)
+        from_file.append(scenes.parse_answer(result["answer"]))
+        from_arrays.append(_answer(engine, s.clip(scenes.MINI_MEDIA), s.question))
+    truth = [s.answer for s in samples]
+    # Lossy coding barely moves the inputs: the same answers as from the arrays (one may flip), mostly right.
+    assert sum(a == b for a, b in zip(from_file, from_arrays)) >= N_FILES - 1, (from_file, from_arrays)
+    assert sum(a == t for a, t in zip(from_file, truth)) >= N_FILES - 2, (from_file, truth)

@@ -208,9 +208,17 @@ def build_model(seed: int = 0, attn_implementation: str = "sdpa"):
 
     weights = MINI_DIR / "model.safetensors"
     if weights.exists() and (MINI_DIR / "config.json").exists():
-        model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
-            MINI_DIR, attn_implementation=attn_implementation, dtype=torch.float32
-        )
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # 7 MB load: a progress bar is only noise on stderr
+        try:
+            model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+                MINI_DIR, attn_implementation=attn_implementation, dtype=torch.float32
+            )
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         processor = build_processor(_load_or_build_tokenizer())
         return model.eval(), processor
     tokenizer = _load_or_build_tokenizer()
