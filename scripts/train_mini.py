@@ -278,21 +278,28 @@ FUSION_TARGETS = ("a_colour", "a_direction", "a_nth", "a_high_nth")
 SUMMARY_TARGETS = ("e_count", "e_high")  # after --summary-layer, on the token closing the media block
 
 
+def rope_positions(model, inputs: dict) -> torch.Tensor:
+    """M-RoPE position ids (3, 1, S) of one clip's inputs, as the thinker computes them (audio in video)."""
+    ids = inputs["input_ids"]
+    pos, _ = model.model.get_rope_index(
+        ids,
+        None,
+        inputs["video_grid_thw"],
+        torch.ones_like(ids),
+        True,
+        inputs["feature_attention_mask"].sum(1),
+        inputs["video_second_per_grid"],
+    )
+    return pos
+
+
 def encode_clip(engine: Engine, model, sample: scenes.Sample) -> dict:
     """Everything the decoder stage needs about one clip (frozen towers, no grad)."""
     inputs, clip = clip_prefix(engine, sample)
     lay, lab = aux_labels(engine, sample, clip, inputs)
     with torch.no_grad():
         v, a = encode_media(model, inputs)
-        pos, _ = model.model.get_rope_index(
-            inputs["input_ids"],
-            None,
-            inputs["video_grid_thw"],
-            torch.ones_like(inputs["input_ids"]),
-            True,
-            inputs["feature_attention_mask"].sum(1),
-            inputs["video_second_per_grid"],
-        )
+        pos = rope_positions(model, inputs)
     return {
         "ids": inputs["input_ids"][0],
         "video_at": (lay.modality == VIDEO).nonzero().squeeze(-1),
@@ -519,15 +526,7 @@ def check_prefix_composition(engine: Engine, cache_item: dict, sample: scenes.Sa
     )
     rest_ids = processor.tokenizer(text.split(MEDIA_END, 1)[1], add_special_tokens=False).input_ids
     assert full["input_ids"][0].tolist() == cache_item["ids"].tolist() + rest_ids
-    pos, _ = engine.model.thinker.model.get_rope_index(
-        full["input_ids"],
-        None,
-        full["video_grid_thw"],
-        torch.ones_like(full["input_ids"]),
-        True,
-        full["feature_attention_mask"].sum(1),
-        full["video_second_per_grid"],
-    )
+    pos = rope_positions(engine.model.thinker, full)
     P = len(cache_item["ids"])
     start = int(cache_item["pos"].max()) + 1
     assert torch.equal(pos[:, 0, :P], cache_item["pos"])

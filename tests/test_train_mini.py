@@ -42,6 +42,7 @@ def test_rows_equal_the_processor_and_the_whole_thinker(tm, built):
     sample = scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, 7), "colour_at_nth", seconds=4)
     item = tm.encode_clip(engine, model, sample)
     args = tm.parse_args(["--batch", "1", "--questions", "3"])
+    tm.check_prefix_composition(engine, item, sample, args)  # the check the training run starts with
     batch = tm.make_batch(engine, model, [item], np.random.default_rng(3), args)
     # Reference: the same dialogue (make_batch's draws: the clip, then the questions) through the stock
     # processor and the thinker's own forward.
