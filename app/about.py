@@ -37,7 +37,7 @@ The **retention** R is the fraction of video and audio tokens kept, averaged ove
 
 The default model on a CPU is a *miniature*: the real Qwen2.5-Omni architecture (28 layers) with tiny widths,
 trained on generated scenes (one coloured shape per second moving left, right, up or down; low and high tones) with
-four-option questions. It answers those (ACC_FULL of held-out questions with all tokens) and nothing else, so use
+four-option questions. It answers those (89.6% of 500 held-out questions with all tokens; chance is 25%) and nothing else, so use
 **New generated scene** or the examples: the page names the correct option, and the attention maps and knockout
 curves show a model that really combines sound and picture. The real 7B model is the default on a GPU Space.
 """
