@@ -184,7 +184,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     methods = [m for m in args.methods.split(",") if m]
     retentions = [r for r in args.retentions.split(",") if r]
-    cfgs = configs(methods, retentions, 28)
+    cfgs = configs(methods, retentions, 28)  # the miniature's depth (mini.build_config)
     out_path = Path(args.json_out)
     t0 = time.perf_counter()
     shards = [
