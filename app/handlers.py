@@ -194,7 +194,7 @@ def run_models(
     configs = check_plans(configs, engine.num_layers)
     report(0.0, "decoding the clip")
     try:
-        prep = engine.prepare(clip, question, engine.media(APP_MEDIA))
+        prep = engine.prepare(clip, question, media_for(model))
     except (MediaError, InputError) as e:
         raise gr.Error(str(e)) from e
     notes = []
@@ -225,7 +225,7 @@ def run_analysis(model: str, clip: str, question: str, progress: Callable | None
 
     engine = get_engine(model)
     try:
-        prep = engine.prepare(clip, question, engine.media(APP_MEDIA))
+        prep = engine.prepare(clip, question, media_for(model))
     except (MediaError, InputError) as e:
         raise gr.Error(str(e)) from e
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else None

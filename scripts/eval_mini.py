@@ -5,10 +5,10 @@
 
 Held-out questions come from `seats_core.scenes.make_set(--seed, n)` (a seed stream the training never used).
 Each clip is decoded and processed once; every (method, retention) then runs `Engine.run` (greedy generate, as
-the CLI and explorer do) and the answer letter is compared with the scene's ground truth. `--workers N` splits
-the questions over N single-thread processes. `fastv` prunes video
-only, so it runs at the preset's video retention with all audio kept (and cannot reach R10 at 28 layers). Each
-worker appends every finished question to <json>.w<k>.jsonl, so a stopped run leaves its records.
+the CLI and explorer do) and the answer letter is compared with the scene's ground truth. `fastv` prunes video
+only, so it runs at the preset's video retention with all audio kept (and cannot reach R10 at 28 layers).
+`--workers N` splits the questions over N single-thread processes; each appends every finished question to
+<json>.w<k>.jsonl, so a stopped run leaves its records.
 
 The knockout summary averages, over the first `--knockout` questions, the KL of the first answer token to the
 full run when all video / audio / both are removed from layer k on (SEATS_SPEC §8), and the question tokens'
