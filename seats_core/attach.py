@@ -74,11 +74,6 @@ def build_plan(cfg: SeatsConfig, num_layers: int) -> list[Drop]:
     return plan
 
 
-def _count(ratio: float, n: int) -> int:
-    """Tokens kept out of n at a keep ratio: at least 1 if any exist (spec §1/§2), round half up."""
-    return 0 if n == 0 else max(1, min(n, int(ratio * n + 0.5)))
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -197,7 +192,10 @@ class Pruner:
             return None
         q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in window-permuted order
         gt, gh, gw = (int(x) for x in grid[0])
-        grids_per_window = max(1, round(WINDOW_SECONDS / self.seconds_per_grid))
+        if self.config.window_rule == "authors":  # fixed blocks of 2 temporal grids (spec §9)
+            grids_per_window = M.VIDEO_BLOCK_GRIDS
+        else:
+            grids_per_window = max(1, round(WINDOW_SECONDS / self.seconds_per_grid))
         chunk = grids_per_window * gh * gw
         imp = torch.cat(
             [
@@ -274,7 +272,7 @@ class Pruner:
                 rows = (mod == m).nonzero().squeeze(-1)  # (n_m,) positions in the current sequence
                 if rows.numel() == 0 or ratio >= 1.0:
                     continue
-                kept = self._select_before_llm(drop.kind, m, ratio, hidden, rows, alive, win[rows])
+                kept = self._select_before_llm(drop.kind, m, ratio, hidden, rows, alive)
                 keep[rows] = False
                 keep[rows[kept]] = True
         else:  # scored drops inside the LLM
@@ -289,18 +287,24 @@ class Pruner:
             nt = mod != TEXT
             is_video = mod[nt] == VIDEO
             if drop.kind == "stage2" and cfg.use_windows:
+                if cfg.window_rule == "authors":  # runs of the current sequence (spec §9)
+                    win = M.run_windows(mod == VIDEO, mod == AUDIO)  # (S_cur,)
                 mask, info = M.allocate_budget_detailed(
-                    rel[nt], is_video, win[nt], drop.keep_video, drop.keep_audio, cfg.temperature
+                    rel[nt],
+                    is_video,
+                    win[nt],
+                    drop.keep_video,
+                    drop.keep_audio,
+                    cfg.temperature,
+                    rounding=cfg.rounding,
                 )
-            else:  # FastV: global top-k per modality
+            else:  # FastV, or Stage II without windows: global top-k per modality, ties to the lower index
                 mask = torch.zeros(int(nt.sum()), dtype=torch.bool, device=rel.device)
                 for sel, ratio in ((is_video, drop.keep_video), (~is_video, drop.keep_audio)):
-                    idx = sel.nonzero().squeeze(-1)
-                    n_keep = idx.numel() if ratio >= 1.0 else _count(ratio, idx.numel())
-                    top = (
-                        torch.topk(rel[nt][idx].float(), n_keep, sorted=False).indices if n_keep else idx[:0]
-                    )
-                    mask[idx[top]] = True
+                    idx = sel.nonzero().squeeze(-1)  # (n_m,)
+                    n_keep = idx.numel() if ratio >= 1.0 else self._count(ratio, idx.numel())
+                    order = torch.sort(rel[nt][idx].float(), descending=True, stable=True).indices  # (n_m,)
+                    mask[idx[order[:n_keep]]] = True
             keep[nt] = mask
         hidden = hidden[:, keep]
         new_alive = alive[keep]
@@ -330,18 +334,33 @@ class Pruner:
         )
         return hidden
 
-    def _select_before_llm(self, kind, m, ratio, hidden, rows, alive, win) -> torch.Tensor:
+    def _count(self, ratio: float, n: int) -> int:
+        """Tokens kept out of n at a keep ratio: max(1, round(ratio * n)) if any exist (spec §1, §2, §9)."""
+        return M.window_keep_count(n, ratio, self.config.rounding)
+
+    def _stage1_windows(self, m: int, rows: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """(n,) Stage-I window of each current token of modality m (rows index the current sequence)."""
+        st = self._state
+        if self.config.window_rule == "time":
+            return st["window"][alive[rows]]  # 2-second windows of the layout
+        order = (st["modality"] == m).cumsum(0) - 1  # (S,) k-th token of modality m
+        hh, ww = self.trace.layout.grid_hw
+        block = M.VIDEO_BLOCK_GRIDS * hh * ww if m == VIDEO else M.AUDIO_BLOCK_TOKENS
+        return order[alive[rows]] // block  # fixed token blocks (spec §9)
+
+    def _select_before_llm(self, kind, m, ratio, hidden, rows, alive) -> torch.Tensor:
         """Indices into `rows` (the current tokens of modality m) that survive a before-LLM selection."""
         cfg, st = self.config, self._state
         feats = hidden[0, rows].float()  # (n, D) LLM-input embeddings
         n = rows.numel()
         if kind == "random":
             g = torch.Generator().manual_seed(cfg.seed + m)
-            return M.random_select(n, _count(ratio, n), generator=g).to(rows.device)
+            return M.random_select(n, self._count(ratio, n), generator=g).to(rows.device)
         if kind == "uniform":
-            return torch.linspace(0, n - 1, _count(ratio, n), device=rows.device).round().long().unique()
+            return torch.linspace(0, n - 1, self._count(ratio, n), device=rows.device).round().long().unique()
         if kind == "divprune":
-            return M.diversity_select(feats, _count(ratio, n))
+            return M.diversity_select(feats, self._count(ratio, n))
+        win = self._stage1_windows(m, rows, alive)  # (n,)
         imp_all = st["importance"].get(m)  # (N_m,) over all tokens of modality m, in sequence order
         if m == VIDEO and imp_all is None:
             # The vision encoder ran before this prefill (generate) or inside it (plain forward): either way
@@ -363,8 +382,8 @@ class Pruner:
         if kind == "stage1":
             use = imp if cfg.use_importance else None
             if cfg.use_windows:
-                return M.select_per_window(feats, win, ratio, importance=use)
-            return M.diversity_select(feats, _count(ratio, n), importance=use)
+                return M.select_per_window(feats, win, ratio, importance=use, rounding=cfg.rounding)
+            return M.diversity_select(feats, self._count(ratio, n), importance=use)
         # visionzip: per window, dominant by importance + merged contextual tokens (their features are replaced)
         if imp is None:
             raise RuntimeError("VisionZip needs encoder importance; the encoder hooks did not run")
@@ -372,7 +391,7 @@ class Pruner:
         for w in win.unique().tolist():
             sel = (win == w).nonzero().squeeze(-1)
             kept, merged = M.visionzip_select(
-                feats[sel], imp[sel], _count(ratio, sel.numel()), cfg.visionzip_contextual
+                feats[sel], imp[sel], self._count(ratio, sel.numel()), cfg.visionzip_contextual, cfg.rounding
             )
             hidden[0, rows[sel[kept]]] = merged.to(hidden.dtype)
             kept_all.append(sel[kept])

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .method import PRESETS, default_drop_layers, parse_retention
+from .method import PRESETS, ROUNDINGS, default_drop_layers, parse_retention
 
 METHODS = ("full", "seats", "random", "fastv", "fastv-om", "divprune-om", "visionzip-om")
+# Where windows come from (SEATS_SPEC §9): "authors" = Stage I in fixed token blocks (2 temporal grids of video,
+# 50 audio tokens), Stage II from the runs of the current sequence; "time" = 2-second windows from timestamps
+# (the layout's `window`) in both stages. Identical for Stage I at 2 fps on Qwen2.5-Omni.
+WINDOW_RULES = ("authors", "time")
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,8 @@ class SeatsConfig:
     retention: layer-averaged keep fraction of (video, audio) tokens over all decoder layers (spec §0).
     drop_layers: Stage-II drop points, 1-based "after layer d"; None = paper's (7B: 16/18/20) or depth-scaled.
     late_layer: 1-based first text-only layer (Stage III); None = paper's (7B: 24) or depth-scaled.
+    rounding, window_rule: the authors' decisions by default (SEATS_SPEC §9); the alternatives are named here so
+    a run that uses them says so in its saved config.
     """
 
     method: str = "seats"
@@ -26,11 +32,15 @@ class SeatsConfig:
     temperature: float = 0.1  # T of the window weights (spec §2)
     score_layer: str = "same"  # "same": re-apply the layer that just ran (authors'); "next": next layer's q/k
     use_importance: bool = True  # Stage I: weight diversity by encoder attention (False = plain max-min)
-    use_windows: bool = True  # Stage I/II per 2-second window (False = global per modality)
+    use_windows: bool = True  # Stage I/II per window, see window_rule (False = global per modality)
     prune_kv: bool = True  # drop the KV entries of dropped tokens in earlier layers too
     fastv_layer: int = 2  # FastV: one drop after this layer (1-based)
     visionzip_contextual: float = 0.05  # VisionZip: fraction of contextual (merged) tokens per window
     seed: int = 0  # random baseline
+    rounding: str = (
+        "half_even"  # token counts: "half_even" (authors', Python round) or "half_up" (floor(x+.5))
+    )
+    window_rule: str = "authors"  # "authors" (Stage I token blocks, Stage II runs) or "time" (2-s windows)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -43,6 +53,12 @@ class SeatsConfig:
             raise ValueError(f"retention must be in (0, 1] per modality, got {self.retention}")
         if self.score_layer not in ("same", "next"):
             raise ValueError(f"score_layer must be 'same' or 'next', got {self.score_layer!r}")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+        if self.window_rule not in WINDOW_RULES:
+            raise ValueError(
+                f"window_rule must be one of {', '.join(WINDOW_RULES)}, got {self.window_rule!r}"
+            )
         if not self.encoder_scale >= 1:
             raise ValueError(f"encoder_scale must be >= 1, got {self.encoder_scale}")
         if not self.temperature > 0:

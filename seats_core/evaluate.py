@@ -147,6 +147,8 @@ def make_record(model: str, sample: Sample, spec: RunSpec, result: dict, max_new
         "num_options": len(sample.options),
         "tflops": flops["prefill"] / TERA,
         "tflops_full": flops["prefill_full"] / TERA,
+        "tflops_paper": flops["prefill_paper"] / TERA,  # LM head on every position alive (§9)
+        "tflops_full_paper": flops["prefill_full_paper"] / TERA,
         "prefill_ms": timing["llm_prefill"],
         "selection_ms": timing["selection"],
         "first_token_ms": timing["first_token"],

@@ -9,7 +9,8 @@ D_kv = kv_heads * head_dim, MLP width I):
     3*S*D*I      SwiGLU MLP (gate, up, down)
 
 summed over layers, each with its own S (tokens alive in that layer), plus the LM head: D*V per position it is
-applied to (1 by default: generation runs the prefill with `logits_to_keep=1`). Norms, RoPE, softmax, SiLU,
+applied to (1 by default: generation runs the prefill with `logits_to_keep=1`; the paper's estimator applies
+it to every position alive after the last layer, see `prefill_flops_both`). Norms, RoPE, softmax, SiLU,
 residual adds and biases are not counted. `torch.utils.flop_counter.FlopCounterMode` counts a multiply-add as
 2 FLOPs: divide its numbers by 2 before comparing.
 """
@@ -23,6 +24,9 @@ CONVENTION = (
     "analytic LLM FLOPs, 1 multiply-add = 1 FLOP; per layer 2SD^2 + 2SD*Dkv + 2S^2D (full SxS) + 3SDI, "
     "+ LM head D*V per scored position (SEATS_SPEC §6)"
 )
+# The two LM-head conventions every result reports (SEATS_SPEC §9 "FLOPs as the paper counts them").
+GENERATE_CONVENTION = "as generate() runs it: LM head on the last prompt position (logits_to_keep=1)"
+PAPER_CONVENTION = "as the paper counts it: LM head on every position alive after the last layer"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,16 @@ def lm_head_flops(dims: LLMDims, positions: int = 1) -> int:
 def prefill_flops(dims: LLMDims, tokens_per_layer: Sequence[int], lm_head_positions: int = 1) -> int:
     """Total LLM prefill FLOPs: sum of `flops_by_layer` plus the LM head on `lm_head_positions` positions."""
     return sum(flops_by_layer(dims, tokens_per_layer)) + lm_head_flops(dims, lm_head_positions)
+
+
+def prefill_flops_both(dims: LLMDims, tokens_per_layer: Sequence[int]) -> dict[str, int]:
+    """Prefill FLOPs in both LM-head conventions: {"generate": last position only, "paper": every position
+    alive after the last layer, i.e. tokens_per_layer[-1]} (SEATS_SPEC §6, §9)."""
+    counts = _check_per_layer(dims, tokens_per_layer, "tokens_per_layer")
+    return {
+        "generate": prefill_flops(dims, counts, lm_head_positions=1),
+        "paper": prefill_flops(dims, counts, lm_head_positions=counts[-1]),
+    }
 
 
 def decode_flops_per_token(dims: LLMDims, kv_len_per_layer: Sequence[int]) -> int:

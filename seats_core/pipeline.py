@@ -15,7 +15,7 @@ import torch
 
 from .attach import Pruner
 from .config import SeatsConfig
-from .flops import CONVENTION, LLMDims, prefill_flops
+from .flops import CONVENTION, GENERATE_CONVENTION, PAPER_CONVENTION, LLMDims, prefill_flops_both
 from .layout import MODALITY_NAMES, TEXT
 from .measure import StageTimer, peak_memory_bytes, sync
 from .media import Clip, MediaConfig, load_clip
@@ -197,11 +197,7 @@ class Engine:
                 for k, v in trace.relevance.items()
             },
             "retention_measured": {k: _json_num(v) for k, v in trace.retention().items()},
-            "flops": {
-                "prefill": prefill_flops(self.dims, trace.tokens_per_layer()),
-                "prefill_full": prefill_flops(self.dims, tokens_full),
-                "convention": CONVENTION,
-            },
+            "flops": flops_record(self.dims, trace.tokens_per_layer(), tokens_full),
             "kv_cache_bytes": trace.kv_bytes,
             "timing_ms": timing,
             "timing_spread_ms": spread,
@@ -209,6 +205,22 @@ class Engine:
             "device": describe_device(device),
             "fast_encoder": self.fast_encoder,
         }
+
+
+def flops_record(dims: LLMDims, tokens_per_layer: list[int], tokens_full: list[int]) -> dict:
+    """Analytic LLM-prefill FLOPs of a run and of the unpruned model, in both LM-head conventions, labelled.
+
+    prefill / prefill_full: as generate() runs it; prefill_paper / prefill_full_paper: as the paper counts it.
+    """
+    run, full = prefill_flops_both(dims, tokens_per_layer), prefill_flops_both(dims, tokens_full)
+    return {
+        "prefill": run["generate"],
+        "prefill_full": full["generate"],
+        "prefill_paper": run["paper"],
+        "prefill_full_paper": full["paper"],
+        "convention": CONVENTION,
+        "conventions": {"prefill": GENERATE_CONVENTION, "prefill_paper": PAPER_CONVENTION},
+    }
 
 
 def token_records(trace) -> list[dict]:

@@ -12,6 +12,7 @@ from seats_core.flops import (
     decode_flops_per_token,
     flops_by_layer,
     prefill_flops,
+    prefill_flops_both,
 )
 
 TINY = LLMDims(hidden=4, kv_dim=2, intermediate=8, vocab=10, num_layers=2, num_heads=2)
@@ -90,3 +91,11 @@ def test_matches_flop_counter_on_miniature(eager_mini, seq_len):
     assert counter.get_total_flops() == COUNTER_FLOPS_PER_MAC * prefill_flops(
         dims, [seq_len] * dims.num_layers
     )
+
+
+def test_both_lm_head_conventions_by_hand():
+    # D = 2, D_kv = 1, I = 3, V = 5; layer(S) = 2*S*4 + 2*S*2 + 2*S^2*2 + 3*S*2*3
+    dims = LLMDims(hidden=2, kv_dim=1, intermediate=3, vocab=5, num_layers=2, num_heads=1)
+    # layer(4) = 32 + 16 + 64 + 72 = 184, layer(3) = 24 + 12 + 36 + 54 = 126; LM head D*V = 10 per position
+    both = prefill_flops_both(dims, [4, 3])
+    assert both == {"generate": 184 + 126 + 10, "paper": 184 + 126 + 3 * 10}  # paper: the 3 alive positions

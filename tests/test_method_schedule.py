@@ -13,6 +13,7 @@ from seats_core.method import (
     layer_levels,
     parse_retention,
     retention_schedule,
+    round_count,
     round_half_up,
 )
 
@@ -23,8 +24,9 @@ TARGETS = [0.06, 0.1, 0.2, 0.35, 0.45, 0.55, 0.65, 0.7]
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_reference_keeps(target):
-    assert [round(k, 4) for k in retention_schedule(*LAYOUT_7B, target)] == [0.9298, 0.7949, 0.2986]
-    assert [round(k, 4) for k in retention_schedule(*LAYOUT_30B, target)] == [0.9255, 0.7813, 0.2390]
+    # The drops use the 4-decimal ratios themselves (the authors' implementation, SEATS_SPEC §9).
+    assert retention_schedule(*LAYOUT_7B, target) == [0.9298, 0.7949, 0.2986]
+    assert retention_schedule(*LAYOUT_30B, target) == [0.9255, 0.7813, 0.2390]
 
 
 @pytest.mark.parametrize("layout", [LAYOUT_7B, LAYOUT_30B, (36, *default_drop_layers(36)[:2])])
@@ -33,7 +35,8 @@ def test_layer_average_equals_target(layout, target):
     keeps = retention_schedule(*layout, target)
     levels = layer_levels(*layout, keeps, start=ENCODER_SCALE * target)
     assert len(levels) == layout[0]
-    assert sum(levels) / layout[0] == pytest.approx(target, abs=1e-9)
+    # exact up to the 4-decimal rounding of the keeps (each off by <= 5e-5, levels are products of <= 3 keeps)
+    assert sum(levels) / layout[0] == pytest.approx(target, rel=2e-4)
 
 
 def test_level_layout_7b():
@@ -46,8 +49,8 @@ def test_level_layout_7b():
     # relative levels follow 1 - f * cumsum(w), w_i = e^i / sum_k e^k
     w = [math.exp(i) / sum(math.exp(j) for j in range(3)) for i in range(3)]
     f = (1 - l1) / w[0]
-    assert l2 == pytest.approx(1 - f * (w[0] + w[1]))
-    assert l3 == pytest.approx(1 - f)
+    assert l2 == pytest.approx(1 - f * (w[0] + w[1]), abs=1e-3)  # 4-decimal keeps (§9) compound
+    assert l3 == pytest.approx(1 - f, abs=1e-3)
     assert 0 <= f <= 1
 
 
@@ -140,3 +143,11 @@ def test_presets_and_parse():
 
 def test_round_half_up():
     assert [round_half_up(x) for x in (0.5, 1.5, 2.5, 2.49, -0.5)] == [1, 2, 3, 2, 0]
+
+
+def test_round_count_half_even_is_the_default():
+    # R25 audio at Stage I: 0.55 * 1.4 * 50 = 38.5 -> 38 (authors, §9) or 39 (half up)
+    assert round_count(0.55 * 1.4 * 50) == 38 and round_count(0.55 * 1.4 * 50, "half_up") == 39
+    assert [round_count(x) for x in (0.5, 1.5, 2.5, 2.49, 483.496)] == [0, 2, 2, 2, 483]
+    with pytest.raises(ValueError, match="rounding"):
+        round_count(1.0, "nearest")

@@ -5,6 +5,7 @@ import torch
 
 import seats_core.method.selection as selection
 from seats_core.method import (
+    block_windows,
     diversity_select,
     pool_pairs,
     random_select,
@@ -110,14 +111,19 @@ def test_select_per_window_counts_and_selection():
     a = torch.rand(21, generator=g)
     out = select_per_window(x, window, 0.25, a)
     assert torch.equal(out, out.unique())
-    # round half up: 10 * 0.25 = 2.5 -> 3, 7 * 0.25 = 1.75 -> 2, 3 * 0.25 -> 1, 1 * 0.25 -> max(1, 0) = 1
+    # round half to even (§9): 10 * 0.25 = 2.5 -> 2, 7 * 0.25 = 1.75 -> 2, 3 * 0.25 -> 1, 1 * 0.25 -> max(1, 0)
     counts = torch.bincount(window[out], minlength=4).tolist()
-    assert counts == [3, 1, 2, 1]
+    assert counts == [2, 1, 2, 1]
     assert [window_keep_count(n, 0.25) for n in (10, 3, 7, 1)] == counts
+    up = select_per_window(x, window, 0.25, a, rounding="half_up")  # 2.5 -> 3 in window 0
+    assert torch.bincount(window[up], minlength=4).tolist() == [3, 1, 2, 1]
+    assert window_keep_count(50, 0.55 * 1.4) == 38 and window_keep_count(50, 0.55 * 1.4, "half_up") == 39
+    assert window_keep_count(0, 0.5) == 0
     for w in range(4):
         idx = (window == w).nonzero().squeeze(1)
         expected = idx[diversity_select(x[idx], counts[w], a[idx])]
         assert torch.equal(out[window[out] == w], expected.sort().values)
+    assert block_windows(7, 3).tolist() == [0, 0, 0, 1, 1, 1, 2]
     with pytest.raises(ValueError, match="ratio"):
         select_per_window(x, window, 0.0)
     with pytest.raises(ValueError, match="window must be"):

@@ -4,20 +4,26 @@ Stage I selection (selection), Stage II budget (budget) and relevance (scores), 
 that ties the stages to a layer-averaged R (schedule).
 """
 
-from .budget import allocate_budget, allocate_budget_detailed
+from .budget import allocate_budget, allocate_budget_detailed, run_windows
 from .schedule import (
     ENCODER_SCALE,
+    KEEP_DECIMALS,
     PRESETS,
     PRESETS_QWEN3,
+    ROUNDINGS,
     default_drop_layers,
     fastv_keep_ratio,
     layer_levels,
     parse_retention,
     retention_schedule,
+    round_count,
     round_half_up,
 )
 from .scores import last_token_relevance
 from .selection import (
+    AUDIO_BLOCK_TOKENS,
+    VIDEO_BLOCK_GRIDS,
+    block_windows,
     diversity_select,
     pool_pairs,
     random_select,
@@ -28,7 +34,12 @@ from .selection import (
 )
 
 __all__ = [
+    "AUDIO_BLOCK_TOKENS",
     "ENCODER_SCALE",
+    "KEEP_DECIMALS",
+    "ROUNDINGS",
+    "VIDEO_BLOCK_GRIDS",
+    "block_windows",
     "PRESETS",
     "PRESETS_QWEN3",
     "allocate_budget",
@@ -43,7 +54,9 @@ __all__ = [
     "random_select",
     "received_attention",
     "retention_schedule",
+    "round_count",
     "round_half_up",
+    "run_windows",
     "select_per_window",
     "visionzip_select",
     "window_keep_count",

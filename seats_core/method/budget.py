@@ -1,14 +1,18 @@
-"""Stage II budget, top-down: which non-text tokens survive a drop (spec §2 "Budget, top-down").
+"""Stage II top-down budget: which non-text tokens survive a drop (spec §2, decisions of §9).
 
+    0. windows     from the current sequence: window i = the i-th run of video tokens + the i-th run of audio
+                   tokens (`run_windows`); runs left over on the longer side are windows of one modality
     1. totals      K_v = max(1, round(keep_v * n_v)), K_a likewise, B = K_v + K_a
-    2. windows     w_v = softmax_t(mean video score of window t / T), w_a likewise,
-                   B_t = clamp(round((w_v[t] + w_a[t]) / 2 * B), 1, size_t), rounding fixed so sum_t B_t = B
-    3. modalities  video share w_v[t] K_v / (w_v[t] K_v + w_a[t] K_a) of B_t, capped by what exists,
-                   >= 1 token per modality present in a window (and overall)
-    4. tokens      the top-scoring tokens of each (window, modality)
+    2. windows     w_v = softmax_t(mean video score of window t / T) over all windows, a window without video
+                   entering with mean 0; w_a likewise. B_t = min(max(round((w_v[t] + w_a[t]) / 2 * B), 1), size_t),
+                   then fixed one token at a time towards sum_t B_t = B
+    3. modalities  frac = w_v[t] K_v / (w_v[t] K_v + w_a[t] K_a + 1e-12), b_v = min(round(B_t frac), n_v),
+                   b_a = min(B_t - b_v, n_a), leftovers to video; then >= 1 per modality present in the window
+    4. tokens      the top-scoring tokens of each (window, modality), ties to the lower index
 
-With one window or one modality it falls back to a global top-K per modality. Token counts are rounded half up.
-The per-window arithmetic runs on Python floats (W is small); the per-token work stays in torch.
+With one window, or a modality absent from the whole sequence, it falls back to a global top-K per modality.
+Token counts round half to even (the authors' Python `round`) unless `rounding="half_up"`.
+The per-window arithmetic runs on Python numbers (W is small); the per-token work stays in torch.
 """
 
 from __future__ import annotations
@@ -17,25 +21,38 @@ import math
 
 import torch
 
-from .schedule import round_half_up
+from .schedule import round_count
 
 WINDOW_TEMPERATURE = 0.1  # T of the window softmax (spec §2)
+SHARE_EPS = 1e-12  # the authors' guard in the video share of a window's budget (§9)
 
 
-def _softmax(logits: list[float | None]) -> list[float]:
-    """Softmax over the entries that are not None; None entries get weight 0."""
-    present = [v for v in logits if v is not None]
-    if not present:
-        return [0.0] * len(logits)
-    top = max(present)
-    exps = [0.0 if v is None else math.exp(v - top) for v in logits]
+def run_windows(is_video: torch.Tensor, is_audio: torch.Tensor) -> torch.Tensor:
+    """Stage-II window of every token of the current sequence, read from its runs (spec §9 "Stage II windows").
+
+    is_video, is_audio: (S,) bool over the current (already pruned) sequence, text included. A run is a maximal
+    stretch of adjacent tokens of one modality (any other token ends it). Window i holds the i-th video run and
+    the i-th audio run. Returns (S,) long window ids, -1 for tokens of neither modality.
+    """
+    out = torch.full(is_video.shape, -1, dtype=torch.long, device=is_video.device)  # (S,)
+    for mask in (is_video, is_audio):
+        starts = mask.clone()  # (S,) first token of each run
+        starts[1:] &= ~mask[:-1]
+        run = torch.cumsum(starts.long(), 0) - 1  # (S,) run index of the modality so far
+        out[mask] = run[mask]
+    return out
+
+
+def _softmax(logits: list[float]) -> list[float]:
+    top = max(logits)
+    exps = [math.exp(v - top) for v in logits]
     total = sum(exps)
     return [e / total for e in exps]
 
 
-def _modality_total(keep: float, count: int) -> int:
+def _modality_total(keep: float, count: int, rounding: str) -> int:
     """K = max(1, round(keep * count)) if the modality is present, else 0."""
-    return max(1, min(count, round_half_up(keep * count))) if count > 0 else 0
+    return max(1, min(count, round_count(keep * count, rounding))) if count > 0 else 0
 
 
 def _top_per_group(scores: torch.Tensor, group: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
@@ -44,9 +61,7 @@ def _top_per_group(scores: torch.Tensor, group: torch.Tensor, budget: torch.Tens
     scores: (N,); group: (N,) long ids in [0, G); budget: (G,) long. Returns a (N,) bool mask.
     """
     by_score = torch.sort(scores, descending=True, stable=True).indices  # (N,) ties: lower index first
-    order = by_score[
-        torch.sort(group[by_score], stable=True).indices
-    ]  # (N,) grouped, best first within group
+    order = by_score[torch.sort(group[by_score], stable=True).indices]  # (N,) grouped, best first in group
     counts = torch.bincount(group, minlength=len(budget))  # (G,)
     group_start = torch.cumsum(counts, 0) - counts  # (G,)
     rank = torch.arange(len(order), device=scores.device) - group_start[group[order]]  # (N,) rank in group
@@ -55,66 +70,54 @@ def _top_per_group(scores: torch.Tensor, group: torch.Tensor, budget: torch.Tens
     return keep
 
 
-def _window_budgets(weight: list[float], size: list[int], total: int) -> list[int]:
-    """B_t = clamp(round(weight_t * total), 1, size_t) for non-empty windows, fixed so the sum is `total`.
+def _window_budgets(weight: list[float], size: list[int], total: int, rounding: str) -> list[int]:
+    """B_t = min(max(round(weight_t * total), 1), size_t), then fixed towards sum_t B_t = total (§9).
 
-    Too many: take one from the largest B_t > 1 (ties lower id); if every B_t is 1 (more windows than budget),
-    take the 1 of the lowest-weight window (ties lower id). Too few: give one to the smallest B_t that still
-    has room (ties lower id).
+    Too many: take 1 from the first window holding the largest budget among those > 1 (stop when none).
+    Too few: give 1 to the first window holding the smallest budget among those with room (stop when none).
     """
-    budget = [min(max(round_half_up(w * total), 1), n) if n > 0 else 0 for w, n in zip(weight, size)]
+    budget = [min(max(round_count(w * total, rounding), 1), n) for w, n in zip(weight, size)]
     ids = range(len(size))
     while sum(budget) > total:
         over = [t for t in ids if budget[t] > 1]
-        if over:
-            t = min(over, key=lambda t: (-budget[t], t))
-        else:
-            t = min((t for t in ids if budget[t] == 1), key=lambda t: (weight[t], t))
-        budget[t] -= 1
+        if not over:
+            break
+        budget[min(over, key=lambda t: (-budget[t], t))] -= 1
     while sum(budget) < total:
-        t = min((t for t in ids if budget[t] < size[t]), key=lambda t: (budget[t], t))
-        budget[t] += 1
+        room = [t for t in ids if budget[t] < size[t]]
+        if not room:
+            break
+        budget[min(room, key=lambda t: (budget[t], t))] += 1
     return budget
 
 
 def _split_window(
-    budget: int, n_video: int, n_audio: int, w_video: float, w_audio: float, k_video: int, k_audio: int
+    budget: int,
+    n_video: int,
+    n_audio: int,
+    w_video: float,
+    w_audio: float,
+    k_video: int,
+    k_audio: int,
+    rounding: str,
 ) -> tuple[int, int]:
-    """Split one window's budget into (video, audio) counts (spec §2 "Inside a window")."""
-    if budget == 0:  # an empty window, or more windows than budget
-        return 0, 0
-    denom = w_video * k_video + w_audio * k_audio
-    share = w_video * k_video / denom if denom > 0 else n_video / (n_video + n_audio)  # underflowed weights
-    b_v = min(round_half_up(share * budget), n_video)
-    b_a = min(budget - b_v, n_audio)
-    extra_v = min(budget - b_v - b_a, n_video - b_v)  # leftovers to video first, then audio
-    b_v += extra_v
-    b_a += min(budget - b_v - b_a, n_audio - b_a)
-    if n_video > 0 and b_v == 0 and b_a >= 2:  # >= 1 per modality present, taken from the other one
-        b_v, b_a = 1, b_a - 1
-    if n_audio > 0 and b_a == 0 and b_v >= 2:
-        b_v, b_a = b_v - 1, 1
-    return b_v, b_a
+    """Split one window's budget B_t into (video, audio) counts (§9 "Inside a window").
 
-
-def _ensure_each_modality(
-    split: list[tuple[int, int]], count: list[tuple[int, int]], weight: list[tuple[float, float]]
-) -> list[tuple[int, int]]:
-    """Keep >= 1 token of each modality overall (K_v, K_a >= 1 promise it).
-
-    Only windows with B_t <= 1 can starve a modality. Then, among the windows holding the starved modality with
-    B_t = 1, the one with its largest weight (ties lower id) trades its single token for one of that modality.
-    split, count, weight: per window (video, audio) budgets, token counts and softmax weights.
-    Window budgets are unchanged.
+    A window with B_t = 1 holding both modalities keeps 2 (one of each): the total may exceed B by that much.
     """
-    split = [list(b) for b in split]
-    for m in (0, 1):
-        if sum(b[m] for b in split) == 0:
-            holders = [t for t, c in enumerate(count) if c[m] > 0 and split[t][1 - m] > 0]
-            if holders:  # empty only when B < number of windows left those windows without budget
-                t = min(holders, key=lambda t: (-weight[t][m], t))
-                split[t][m], split[t][1 - m] = 1, split[t][1 - m] - 1
-    return [tuple(b) for b in split]
+    frac = w_video * k_video / (w_video * k_video + w_audio * k_audio + SHARE_EPS)
+    b_v = min(round_count(budget * frac, rounding), n_video)
+    b_a = min(budget - b_v, n_audio)
+    b_v += min(budget - b_v - b_a, n_video - b_v)  # what is left goes to video
+    if n_video > 0 and b_v < 1:
+        b_v = 1
+        if b_a > 1:
+            b_a = max(1, min(n_audio, budget - 1))
+    if n_audio > 0 and b_a < 1:
+        b_a = 1
+        if b_v > 1:
+            b_v = max(1, min(n_video, budget - 1))
+    return b_v, b_a
 
 
 def allocate_budget_detailed(
@@ -124,14 +127,18 @@ def allocate_budget_detailed(
     keep_video: float,
     keep_audio: float,
     temperature: float = WINDOW_TEMPERATURE,
+    *,
+    rounding: str = "half_even",
 ) -> tuple[torch.Tensor, dict]:
-    """Stage II top-down budget (spec §2) with a trace of the arithmetic.
+    """Stage II top-down budget (spec §2, §9) with a trace of the arithmetic.
 
     scores: (N,) query relevance of the current non-text tokens; is_video: (N,) bool; window: (N,) long ids
-    in [0, W) (a window may lack a modality, or be empty); keep_video, keep_audio in (0, 1]: keep ratios of
-    this drop. Returns (keep mask (N,) bool with exactly K_v + K_a True, info) where info holds plain Python
-    values: window_budget, window_video_budget, window_audio_budget (list[int], kept tokens per window id),
-    video_weight, audio_weight (list[float]), weight_entropy (normalised entropy of the window weights in
+    in [0, W) (e.g. `run_windows(...)[non_text]`; a window may lack a modality; ids holding no token are
+    ignored); keep_video, keep_audio in (0, 1]: keep ratios of this drop; rounding: "half_even" (authors) or
+    "half_up". Returns (keep mask (N,) bool, info). The mask holds K_v + K_a tokens, or slightly more when
+    windows with B_t = 1 keep one token of each modality (§9). info holds plain Python values, per window id:
+    window_budget, window_video_budget, window_audio_budget (kept tokens), video_weight, audio_weight (softmax
+    weights, 0.0 for ids holding no token); and weight_entropy (normalised entropy of the window weights in
     [0, 1]; 1.0 with a single window), fallback (bool), video_budget, audio_budget (K_v, K_a).
     """
     n = scores.shape[0]
@@ -149,6 +156,7 @@ def allocate_budget_detailed(
             raise ValueError(f"{name} must be in (0, 1], got {keep}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    round_count(0.0, rounding)  # validates the rounding name
     window = window.long()
     num_windows = int(window.max()) + 1 if n > 0 else 0
 
@@ -161,30 +169,30 @@ def allocate_budget_detailed(
         total.index_add_(0, window[mask], scores[mask].to(dtype))
         stats[name] = (count.tolist(), total.tolist())
     (n_v_t, sum_v_t), (n_a_t, sum_a_t) = stats["video"], stats["audio"]
-    n_v, n_a = sum(n_v_t), sum(n_a_t)
-    k_v, k_a = _modality_total(keep_video, n_v), _modality_total(keep_audio, n_a)
-    w_v = _softmax([s / c / temperature if c else None for s, c in zip(sum_v_t, n_v_t)])
-    w_a = _softmax([s / c / temperature if c else None for s, c in zip(sum_a_t, n_a_t)])
-    if n_v and n_a:
-        weight = [(v + a) / 2 for v, a in zip(w_v, w_a)]
-    else:
-        weight = w_v if n_v else w_a
     size = [v + a for v, a in zip(n_v_t, n_a_t)]
-    non_empty = sum(s > 0 for s in size)
-    entropy = -sum(p * math.log(p) for p in weight if p > 0)
-    weight_entropy = entropy / math.log(non_empty) if non_empty > 1 else 1.0
+    ids = [t for t in range(num_windows) if size[t] > 0]  # windows holding tokens
+    n_v, n_a = sum(n_v_t), sum(n_a_t)
+    k_v, k_a = _modality_total(keep_video, n_v, rounding), _modality_total(keep_audio, n_a, rounding)
 
-    fallback = non_empty <= 1 or n_v == 0 or n_a == 0
+    # Window weights over the windows holding tokens; a window lacking a modality enters with mean 0 (§9).
+    w_v, w_a = [0.0] * num_windows, [0.0] * num_windows
+    if ids:
+        for w, sums, counts in ((w_v, sum_v_t, n_v_t), (w_a, sum_a_t, n_a_t)):
+            for t, p in zip(ids, _softmax([sums[t] / max(counts[t], 1) / temperature for t in ids])):
+                w[t] = p
+    weight = [(w_v[t] + w_a[t]) / 2 for t in ids]
+    entropy = -sum(p * math.log(p) for p in weight if p > 0)
+    weight_entropy = entropy / math.log(len(ids)) if len(ids) > 1 else 1.0
+
+    fallback = len(ids) <= 1 or n_v == 0 or n_a == 0
     if fallback:  # global top-K per modality: groups are the two modalities
         group = is_video.long()  # (N,) 0 audio, 1 video
         budget = torch.tensor([k_a, k_v], dtype=torch.long, device=scores.device)  # (2,)
     else:
-        window_total = _window_budgets(weight, size, k_v + k_a)
-        split = [
-            _split_window(b, nv, na, wv, wa, k_v, k_a)
-            for b, nv, na, wv, wa in zip(window_total, n_v_t, n_a_t, w_v, w_a)
-        ]
-        split = _ensure_each_modality(split, list(zip(n_v_t, n_a_t)), list(zip(w_v, w_a)))
+        window_total = _window_budgets(weight, [size[t] for t in ids], k_v + k_a, rounding)
+        split = [(0, 0)] * num_windows
+        for t, b in zip(ids, window_total):
+            split[t] = _split_window(b, n_v_t[t], n_a_t[t], w_v[t], w_a[t], k_v, k_a, rounding)
         group = 2 * window + is_video.long()  # (N,) window t: audio 2t, video 2t + 1
         budget = torch.tensor(
             [b for b_v, b_a in split for b in (b_a, b_v)], dtype=torch.long, device=scores.device
@@ -215,5 +223,5 @@ def allocate_budget(
     keep_audio: float,
     temperature: float = WINDOW_TEMPERATURE,
 ) -> torch.Tensor:
-    """Stage II keep mask (spec §2): (N,) bool, see allocate_budget_detailed."""
+    """Stage II keep mask (spec §2, §9) with the authors' rounding: (N,) bool, see allocate_budget_detailed."""
     return allocate_budget_detailed(scores, is_video, window, keep_video, keep_audio, temperature)[0]

@@ -32,9 +32,26 @@ PRESETS = {"R35": (0.30, 0.65), "R25": (0.20, 0.55), "R15": (0.10, 0.45), "R10":
 PRESETS_QWEN3 = {"R35": (0.32, 0.70), "R25": (0.22, 0.60), "R15": (0.12, 0.50), "R10": (0.07, 0.45)}
 
 
+KEEP_DECIMALS = 4  # the authors' schedule rounds its keep ratios to 4 decimals and the drops use those (§9)
+ROUNDINGS = ("half_even", "half_up")  # token-count rounding: the authors' (Python round) or floor(x + 0.5)
+
+
 def round_half_up(x: float) -> int:
-    """floor(x + 0.5): the rounding used for every token count in the method layer (2.5 -> 3, not 2)."""
+    """floor(x + 0.5): 2.5 -> 3 (the `rounding="half_up"` alternative; also depth scaling of drop layers)."""
     return math.floor(x + 0.5)
+
+
+def round_count(x: float, rounding: str = "half_even") -> int:
+    """A token count from a real number (SEATS_SPEC §9 "Rounding").
+
+    "half_even" (default, the authors' implementation: Python `round` / `torch.round`): 38.5 -> 38, 39.5 -> 40.
+    "half_up": floor(x + 0.5), 38.5 -> 39.
+    """
+    if rounding == "half_even":
+        return round(x)
+    if rounding == "half_up":
+        return round_half_up(x)
+    raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
 
 
 def _check_layout(num_layers: int, drop_layers, late_layer: int) -> tuple[int, ...]:
@@ -82,12 +99,14 @@ def layer_levels(num_layers: int, drop_layers, late_layer: int, keeps, start: fl
 def retention_schedule(
     num_layers: int, drop_layers, late_layer: int, target: float, encoder_scale: float = ENCODER_SCALE
 ) -> list[float]:
-    """Per-drop keep ratios (each relative to the level before it) averaging exactly `target` (spec §2).
+    """Per-drop keep ratios (each relative to the level before it) averaging `target` (spec §2, §9).
 
     The relative level is 1 for layers 1..d_1 and 1 - f * cumsum(w)_i after drop i, w_i = e^i / sum_k e^k;
     layers from late_layer on count 0. f in [0, 1] is bisected so that
     encoder_scale * target * mean(levels) == target. Since target cancels, the keeps depend only on the layout
     and encoder_scale: 7B (28, [16, 18, 20], 24) -> [0.9298, 0.7949, 0.2986].
+    As in the authors' implementation the ratios are returned rounded to KEEP_DECIMALS (4) decimals and those
+    are the values the drops use (§9), so the layer average equals `target` to about 1e-4 relative.
     """
     drops = _check_layout(num_layers, drop_layers, late_layer)
     if not target > 0:
@@ -122,7 +141,7 @@ def retention_schedule(
         f_lo, f_hi = (f, f_hi) if average(f) > target else (f_lo, f)
     f = (f_lo + f_hi) / 2
     levels = [1.0] + [1 - f * c for c in cum_w]
-    return [cur / prev if prev > 0 else 0.0 for prev, cur in zip(levels, levels[1:])]
+    return [round(cur / prev, KEEP_DECIMALS) if prev > 0 else 0.0 for prev, cur in zip(levels, levels[1:])]
 
 
 def default_drop_layers(num_layers: int) -> tuple[tuple[int, ...], int, bool]:

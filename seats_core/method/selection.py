@@ -2,7 +2,7 @@
 
 - diversity_select: importance-weighted greedy max-min diversity over cosine distance (SEATS Stage I;
   with importance=None it is plain max-min diversity, i.e. DivPrune-om).
-- select_per_window: the same, per 2-second window.
+- select_per_window: the same, per window (the authors' fixed token blocks, `block_windows`).
 - received_attention / pool_pairs: the encoder statistic a_j and its pooling to one value per LLM token.
 - random_select, visionzip_select: the Random and VisionZip-om baselines.
 
@@ -14,13 +14,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .schedule import round_half_up
+from .schedule import round_count
 
 NORM_EPS = 1e-8  # floor on ||x|| when normalising for cosine distance
 DISTANCE_CHUNK = (
     4096  # rows per block when computing nearest-neighbour distances (bounds memory to chunk x N)
 )
 VISIONZIP_CONTEXTUAL_FRACTION = 0.05  # VisionZip-om: 5% "contextual" tokens per window (spec §5)
+# Stage-I windows of the authors' implementation: fixed blocks in token order (spec §9 "Stage I windows").
+VIDEO_BLOCK_GRIDS = 2  # video: 2 temporal grids' tokens per block (2 s at Qwen2.5-Omni's 2 fps)
+AUDIO_BLOCK_TOKENS = 50  # audio: 50 tokens per block (2 s at 25 tokens/s; ~3.85 s at Qwen3-Omni's 13/s)
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -89,18 +92,35 @@ def diversity_select(
     return kept.nonzero().squeeze(1)  # (k,) ascending
 
 
-def window_keep_count(n: int, ratio: float) -> int:
-    """Tokens kept from a window of n at `ratio`: max(1, min(n, floor(ratio * n + 0.5))) (spec §1)."""
-    return max(1, min(n, round_half_up(ratio * n)))
+def window_keep_count(n: int, ratio: float, rounding: str = "half_even") -> int:
+    """Tokens kept from n at `ratio`: max(1, min(n, round(ratio * n))) (spec §1, rounding of §9); 0 if n = 0.
+
+    rounding "half_even" (the authors': 0.77 * 50 = 38.5 -> 38) or "half_up" (38.5 -> 39).
+    """
+    return max(1, min(n, round_count(ratio * n, rounding))) if n > 0 else 0
+
+
+def block_windows(n: int, block: int, device=None) -> torch.LongTensor:
+    """Window ids of n tokens of one modality in consecutive fixed blocks of `block` (spec §9 Stage I).
+
+    Returns (n,) long: token k -> k // block; the last block may be short.
+    """
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    return torch.arange(n, device=device) // block  # (n,)
 
 
 def select_per_window(
-    features: torch.Tensor, window: torch.Tensor, ratio: float, importance: torch.Tensor | None = None
+    features: torch.Tensor,
+    window: torch.Tensor,
+    ratio: float,
+    importance: torch.Tensor | None = None,
+    rounding: str = "half_even",
 ) -> torch.LongTensor:
     """Stage I: diversity_select inside every window (spec §1), all windows at once.
 
     features: (N, D); window: (N,) long window ids; importance: (N,) or None; 0 < ratio <= 1.
-    A window with N_w tokens keeps max(1, min(N_w, floor(ratio * N_w + 0.5))) of them (round half up).
+    A window with N_w tokens keeps window_keep_count(N_w, ratio, rounding) of them.
     Returns the kept global indices, sorted ascending -- the same as calling diversity_select per window,
     but the greedy steps of all windows run together (one batched step per pick instead of one per window).
     """
@@ -124,7 +144,9 @@ def select_per_window(
     valid[rows, cols] = True
     a = torch.zeros(W, n_max, dtype=x.dtype, device=device)
     a[rows, cols] = 1.0 if importance is None else importance.to(x.dtype)[order]
-    k = torch.tensor([window_keep_count(int(c), ratio) for c in counts.tolist()], device=device)  # (W,)
+    k = torch.tensor(
+        [window_keep_count(int(c), ratio, rounding) for c in counts.tolist()], device=device
+    )  # (W,)
 
     kept = _batched_max_min(x, valid, a, k)  # (W, n_max)
     return order[kept[rows, cols]].sort().values  # (sum k_w,)
@@ -182,11 +204,12 @@ def visionzip_select(
     importance: torch.Tensor,
     k: int,
     contextual_fraction: float = VISIONZIP_CONTEXTUAL_FRACTION,
+    rounding: str = "half_even",
 ) -> tuple[torch.LongTensor, torch.Tensor]:
     """VisionZip-om inside one window of N tokens (spec §5): dominant tokens plus merged contextual tokens.
 
     features: (N, D); importance: (N,); 1 <= k <= N tokens are kept in total.
-    n_ctx = max(1, round_half_up(contextual_fraction * N)) if k >= 2 else 0, at most k - 1.
+    n_ctx = max(1, round(contextual_fraction * N)) if k >= 2 else 0, at most k - 1 (rounding as `rounding`).
     Dominant: the top k - n_ctx tokens by importance (ties lower index), kept unchanged.
     Contextual: of the R remaining tokens (in position order) targets are every (R // n_ctx)-th one starting at
     the first; each other remaining token joins its most cosine-similar target (ties lower target), and a target
@@ -199,7 +222,7 @@ def visionzip_select(
         raise ValueError(f"k must be in [1, {n}] for {n} tokens, got {k}")
     if not 0 <= contextual_fraction <= 1:
         raise ValueError(f"contextual_fraction must be in [0, 1], got {contextual_fraction}")
-    n_ctx = min(max(1, round_half_up(contextual_fraction * n)), k - 1) if k >= 2 else 0
+    n_ctx = min(max(1, round_count(contextual_fraction * n, rounding)), k - 1) if k >= 2 else 0
     order = torch.sort(importance, descending=True, stable=True).indices  # (N,) ties keep lower index first
     dominant = order[: k - n_ctx]  # (k - n_ctx,)
     out = features.clone()  # (N, D)
