@@ -145,7 +145,8 @@ def load_or_fallback(deployment: Deployment, load: Callable[[str], object]) -> D
     try:
         load(deployment.model)
     except Exception as e:  # noqa: BLE001 -- any failure (download, memory, CUDA) becomes one banner line
-        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        message = str(getattr(e, "message", None) or e)  # gr.Error's str() is the repr of its message
+        line = (message.strip().splitlines() or [type(e).__name__])[0]
         load(MINI)
         why = f"`{deployment.model}` could not be loaded ({line})"
         return replace(deployment, model=MINI, banner=mini_banner(why))

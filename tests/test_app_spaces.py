@@ -133,6 +133,15 @@ def test_a_model_that_fails_to_load_falls_back_to_the_miniature():
     assert d.model == deploy.MINI and loaded == [deploy.MINI]
     assert "CUDA out of memory." in d.banner and "Tried" not in d.banner
 
+    import gradio as gr
+
+    def refuse(name):  # handlers.get_engine wraps ModelLoadError in gr.Error
+        if name != deploy.MINI:
+            raise gr.Error("cannot download 'x': the Hugging Face hub is unreachable")
+
+    d = deploy.load_or_fallback(_plan(SPACE, True, True), refuse)
+    assert "(cannot download 'x': the Hugging Face hub is unreachable)" in d.banner
+
 
 def test_gpu_decorator_is_the_identity_without_spaces():
     def f(x):
