@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 
 MINI = "mini"  # seats_core.models.loader.MINI (not imported here: that module imports torch)
 SPACES_MODEL = "Qwen/Qwen2.5-Omni-7B"
-KNOWN_REAL = ("Qwen/Qwen2.5-Omni-3B", "Qwen/Qwen2.5-Omni-7B")  # loader.KNOWN_REAL, for the local dropdown
 ENV_MODEL = "SEATS_MODEL"  # optional override of the default model (e.g. a Space's settings -> variables)
 GPU_DURATION_S = 120  # ZeroGPU time slot per model call (three runs of one clip)
 BANNER_ID = "seats-banner"
@@ -158,6 +157,8 @@ def allowed_models(deployment: Deployment) -> list[str]:
     shared model; local: it first, then the miniature and the known checkpoints."""
     if deployment.shared:
         return [deployment.model]
+    from seats_core.models.loader import KNOWN_REAL
+
     return list(dict.fromkeys([deployment.model, MINI, *KNOWN_REAL]))
 
 
