@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-ABOUT_MD = """
+from seats_core.method import default_drop_layers
+
+PAPER_DEPTH = 28  # Qwen2.5-Omni-7B's decoder layers, the model the paper's schedule was set on
+PAPER_DROPS, PAPER_LATE, _ = default_drop_layers(PAPER_DEPTH)  # Stage II "after layer d" (1-based), Stage III
+_DROPS = ", ".join(str(d) for d in PAPER_DROPS)
+
+ABOUT_MD = f"""
 ## What SEATS does
 
 A video-with-sound model such as Qwen2.5-Omni turns a 15-second clip into thousands of tokens: every 28x28 pixel
 patch of every pair of frames becomes one **video token**, and every 40 ms of sound becomes one **audio token**.
 The language model then runs all of them, together with the few dozen tokens of your question, through each of its
-28 layers. Most of that work is spent on tokens the answer never needs.
+{PAPER_DEPTH} layers. Most of that work is spent on tokens the answer never needs.
 
 **SEATS** (stage-adaptive token selection) removes tokens in three stages, at the places where the model itself
 shows it can do without them:
@@ -16,7 +22,7 @@ shows it can do without them:
 1. **Stage I, before the language model.** Inside every 2-second window, keep a small, *diverse* set of video and
    audio tokens: the encoders tell us which tokens drew attention, and a greedy max-min rule picks tokens that are
    both important and unlike the ones already kept (no two near-identical sky patches).
-2. **Stage II, in the middle layers.** At a few drop points (layers 16, 18, 20 of 28) the last token of the
+2. **Stage II, in the middle layers.** At a few drop points (after layers {_DROPS} of {PAPER_DEPTH}) the last token of the
    question "looks" at every remaining token; the least relevant ones are dropped, first a few, then many. Windows
    the question cares about keep more of their tokens.
 3. **Stage III, late layers.** By then the text has absorbed what it needs from the clip (the *Dependency* tab
@@ -24,7 +30,10 @@ shows it can do without them:
    alone.
 
 The **retention** R is the fraction of video and audio tokens kept, averaged over all layers. At R10 (6% of video,
-35% of audio) the paper reports about 96% of the full model's accuracy with about 9x fewer prefill FLOPs.
+35% of audio) the paper reports about 96% of the full model's accuracy with about 9x fewer prefill FLOPs. Expect a
+smaller factor here on short clips and on the miniature: the question's text tokens are never pruned, so the fewer
+video and audio tokens a clip has, the larger the share of the work that stays (each run's Speed tab says by how
+much, from its own token counts).
 
 ## How to read this explorer
 
@@ -35,14 +44,16 @@ The **retention** R is the fraction of video and audio tokens kept, averaged ove
 - **Speed**: analytic FLOPs and measured time, split by stage. Fewer tokens does not mean proportionally less
   time: the encoders and fixed costs do not shrink.
 
-The default model on a CPU is a *miniature*: the real Qwen2.5-Omni architecture (28 layers) with tiny widths,
+The default model on a CPU is a *miniature*: the real Qwen2.5-Omni architecture ({PAPER_DEPTH} layers) with tiny widths,
 trained on generated scenes (one coloured shape per second moving left, right, up or down; low and high tones) with
 four-option questions. It answers those (89.6% of 500 held-out questions with all tokens; chance is 25%) and nothing else, so use
 **New generated scene** or the examples: the page names the correct option, and the attention maps and knockout
-curves show a model that really combines sound and picture. The real 7B model is the default on a GPU Space.
+curves show a model that really combines sound and picture. A Space with a GPU serves the real 7B (thinker only, in
+bf16); without a GPU or without the hub it serves the miniature and says so at the top of the page. One model serves
+every visitor of a Space; the `SEATS_MODEL` variable picks it.
 """
 
-STAGE_SVG = """
+STAGE_SVG = f"""
 <svg viewBox="0 0 900 230" xmlns="http://www.w3.org/2000/svg" role="img"
      aria-label="SEATS: encoders, Stage I selection, Stage II drops, Stage III text only"
      style="max-width:900px;width:100%;font-family:system-ui,sans-serif;font-size:13px">
@@ -63,16 +74,16 @@ STAGE_SVG = """
   <line x1="310" y1="110" x2="345" y2="110" stroke="#64748b" marker-end="url(#arr)"/>
   <g>
     <rect x="350" y="30" width="530" height="160" rx="8" fill="none" stroke="#94a3b8"/>
-    <text x="360" y="22">language model layers 1 ... 28</text>
+    <text x="360" y="22">language model layers 1 ... {PAPER_DEPTH}</text>
     <rect x="360" y="70" width="250" height="80" fill="#e0e7ff"/>
-    <text x="485" y="105" text-anchor="middle">layers 1-16: all kept tokens</text>
+    <text x="485" y="105" text-anchor="middle">layers 1-{PAPER_DROPS[0]}: all kept tokens</text>
     <text x="485" y="123" text-anchor="middle">+ your question</text>
     <rect x="615" y="82" width="110" height="56" fill="#f3e8ff" stroke="#a855f7"/>
     <text x="670" y="104" text-anchor="middle" font-weight="bold">Stage II</text>
-    <text x="670" y="122" text-anchor="middle">drops at 16/18/20</text>
+    <text x="670" y="122" text-anchor="middle">drops after {"/".join(str(d) for d in PAPER_DROPS)}</text>
     <rect x="730" y="96" width="140" height="28" fill="#fee2e2" stroke="#ef4444"/>
     <text x="800" y="90" text-anchor="middle" font-weight="bold">Stage III</text>
-    <text x="800" y="115" text-anchor="middle">text only from 24</text>
+    <text x="800" y="115" text-anchor="middle">text only from {PAPER_LATE}</text>
     <polygon points="360,160 610,160 725,172 870,178 870,182 360,182" fill="#94a3b8" opacity="0.5"/>
     <text x="365" y="208">tokens processed per layer (shrinks with each stage)</text>
   </g>

@@ -1,6 +1,16 @@
 """Plotly figures from the explorer's view data (app.view) and the dependency analysis dict.
 
-Every figure has a fixed height and transparent backgrounds (they sit on light and dark themes alike).
+Every figure sets its height, autosizes to its panel's width (no fixed width: Gradio renders plots with Plotly's
+`responsive` config) and has transparent backgrounds (they sit on light and dark themes alike). Every per-layer
+figure marks the run's stage boundaries, read from its plan (`view.boundaries`), never from fixed layer numbers.
+
+Layer coordinates: the token flow and the strip use explorer layers (0 = encoder output, 1..L decoder layers), so
+a drop planned before 0-based layer d sits at x = d + 0.5; the heatmaps use 1-based decoder layers (a drop at
+y = d + 0.5); the knockout curves use the analysis' k (tokens removed from 0-based layer k's input on), where the
+same drop is exactly k = d.
+
+A figure drawn while its tab is hidden comes out at Plotly's default 700 px; `RESIZE_ON_SHOW_JS` (run on the tab's
+`.select`) makes it refit its panel.
 """
 
 from __future__ import annotations
@@ -8,11 +18,22 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from . import text as T
 from . import view as V
 
 RUN_STYLE = {"full": "dot", "method": "solid", "baseline": "dash"}
 MODALITY_COLOR = {"video": "#3b82f6", "audio": "#f59e0b", "text": "#94a3b8"}
 STAGE_COLOR = {"stage1": "#22c55e", "stage2": "#a855f7", "stage3": "#ef4444"}
+STAGE_SHORT = {  # boundary labels on plots: short, so the three Stage II drops a layer apart do not collide
+    "stage1": "I",
+    "stage2": "II",
+    "stage3": "III: text only",
+    "fastv": "FastV",
+    "random": "random",
+    "divprune": "DivPrune",
+    "visionzip": "VisionZip",
+    "uniform": "uniform",
+}
 OTHER_DROP_COLOR = "#64748b"
 STAGE_TIMES = (  # (timing_ms key, label, colour): the stages of one answer, in order
     ("vision_encoder", "vision encoder", "#60a5fa"),
@@ -21,23 +42,32 @@ STAGE_TIMES = (  # (timing_ms key, label, colour): the stages of one answer, in 
     ("llm_prefill", "LLM prefill", "#22c55e"),
     ("decode", "decode", "#94a3b8"),
 )
-FLOW_HEIGHT = 380
-STRIP_HEIGHT = 170
+FLOW_HEIGHT = 420
+FLOW_TOP_MARGIN = 90  # px: two legend rows above the stage labels
+FLOW_LEGEND_Y = 1.08
+STRIP_HEIGHT = 210
 SPEED_HEIGHT = 440
-DEPENDENCY_HEIGHT = 680
+DEPENDENCY_HEIGHT = 720
 LEGEND_TOP_MARGIN = 110  # px above the plots of figures with subplot titles
 TITLED_LEGEND_Y = 1.12  # legend position (paper fraction) above those titles
+COLORBAR_GAP = 0.01  # paper fraction between a heatmap and its colour scale
+COLORBAR_PX = 10
 TERA = 1e12
 MEGA = 2**20
+FLOP_UNIT_SCALES = ((1e15, "PFLOPs"), (1e12, "TFLOPs"), (1e9, "GFLOPs"), (1e6, "MFLOPs"), (1e3, "kFLOPs"))
+BYTE_UNIT_SCALES = ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+# For the lead: `tab.select(None, js=RESIZE_ON_SHOW_JS)` refits plots drawn while their tab was hidden.
+RESIZE_ON_SHOW_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 60); }"
 
 
 def _layout(fig: go.Figure, height: int, titled: bool = False, **kw) -> go.Figure:
     """Common layout; `titled` figures (subplot titles) put the legend above the titles."""
     fig.update_layout(
         height=height,
+        autosize=True,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        margin=dict(l=50, r=20, t=LEGEND_TOP_MARGIN if titled else 40, b=40),
+        margin=dict(l=60, r=20, t=LEGEND_TOP_MARGIN if titled else 50, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=TITLED_LEGEND_Y if titled else 1.02, x=0),
         **kw,
     )
@@ -51,6 +81,15 @@ def run_label(run: dict) -> str:
     return f"{run.get('method')} (R v={v:g}, a={a:g})" if v is not None else str(run.get("method"))
 
 
+def unit_for(values, scales, base_unit: str) -> tuple[float, str]:
+    """(divisor, unit name) that shows the largest of `values` as a number >= 1 (e.g. 2.07e8 -> MFLOPs)."""
+    top = max((abs(float(v)) for v in values), default=0.0)
+    for scale, name in scales:
+        if top >= scale:
+            return scale, name
+    return 1.0, base_unit
+
+
 def empty(message: str, height: int = FLOW_HEIGHT) -> go.Figure:
     """A blank figure carrying a message (no data yet, analysis unavailable, ...)."""
     fig = go.Figure()
@@ -58,6 +97,50 @@ def empty(message: str, height: int = FLOW_HEIGHT) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, height)
+
+
+def mark_stages(
+    fig: go.Figure,
+    run: dict | None,
+    *,
+    axis: str = "x",
+    offset: float = 0.5,
+    labels: bool = True,
+    label_at: str | None = None,
+    row: int | None = None,
+    col: int | None = None,
+) -> None:
+    """Lines at each planned drop of `run` (view.boundaries): at `after + offset` on the x axis (vertical lines)
+    or the y axis (horizontal ones), labelled with the stage's short name where `labels` (above the plot area, or
+    at Plotly's `label_at` position, e.g. "top right" inside it, where a subplot title sits above)."""
+    if not run:
+        return
+    where = {} if row is None else {"row": row, "col": col}
+    for b in V.boundaries(run):
+        line = dict(color=STAGE_COLOR.get(b["kind"], OTHER_DROP_COLOR), dash="dot", width=1.5)
+        label = dict(
+            annotation_text=STAGE_SHORT.get(b["kind"], b["kind"]),
+            annotation_font_size=10,
+            annotation_font_color=line["color"],
+        )
+        if axis == "x":
+            extra = dict(label, annotation_position=label_at or "top") if labels else {}
+            fig.add_vline(x=b["after"] + offset, line=line, **extra, **where)
+        else:
+            extra = dict(label, annotation_position=label_at or "right") if labels else {}
+            fig.add_hline(y=b["after"] + offset, line=line, **extra, **where)
+
+
+def stage_legend(run: dict | None) -> str:
+    """One line naming the boundaries drawn, e.g. 'dotted lines: I = Stage I (...), II = Stage II drop ...'."""
+    if not run or not V.boundaries(run):
+        return ""
+    seen = dict.fromkeys(f"{STAGE_SHORT.get(b['kind'], b['kind'])} = {b['label']}" for b in V.boundaries(run))
+    return "dotted lines: " + "; ".join(seen)
+
+
+def _stage_run(view: dict, keys: list[str]) -> dict:
+    return view["runs"]["method" if "method" in keys else keys[-1]]
 
 
 def token_flow(view: dict) -> go.Figure:
@@ -78,26 +161,17 @@ def token_flow(view: dict) -> go.Figure:
                     x=list(range(L + 1)),
                     y=ys,
                     mode="lines",
-                    line=dict(shape="hv", dash=RUN_STYLE[key], color=MODALITY_COLOR[mod], width=2),
+                    # hvh: the step sits half-way between layers, where the boundary lines are
+                    line=dict(shape="hvh", dash=RUN_STYLE[key], color=MODALITY_COLOR[mod], width=2),
                     name=f"{mod} - {run_label(run)}",
                 )
             )
-    _mark_drops(fig, view["runs"][keys[-1] if "method" not in keys else "method"])
+    mark_stages(fig, _stage_run(view, keys))
     fig.update_xaxes(title="layer (0 = encoder output, then decoder layers)", range=[-0.5, L + 0.5])
     fig.update_yaxes(title="tokens processed", rangemode="tozero")
-    return _layout(fig, FLOW_HEIGHT)
-
-
-def _mark_drops(fig: go.Figure, run: dict) -> None:
-    """Vertical lines between layer d and d+1 for each planned drop of `run`."""
-    for b in V.boundaries(run):
-        fig.add_vline(
-            x=b["after"] + 0.5,
-            line=dict(color=STAGE_COLOR.get(b["kind"], OTHER_DROP_COLOR), dash="dot", width=1),
-            annotation_text=b["kind"],
-            annotation_position="top",
-            annotation_font_size=10,
-        )
+    fig = _layout(fig, FLOW_HEIGHT)
+    fig.update_layout(margin=dict(t=FLOW_TOP_MARGIN), legend=dict(y=FLOW_LEGEND_Y))  # legend above the labels
+    return fig
 
 
 def stage_strip(view: dict, key: str, layer: int) -> go.Figure:
@@ -110,37 +184,63 @@ def stage_strip(view: dict, key: str, layer: int) -> go.Figure:
     for mod in ("video", "audio"):
         ys = [V.counts_at(view, key, x)[mod] for x in range(L + 1)]
         fig.add_trace(
-            go.Bar(x=list(range(L + 1)), y=ys, name=mod, marker_color=MODALITY_COLOR[mod], opacity=0.8)
+            go.Bar(
+                x=list(range(L + 1)),
+                y=ys,
+                name=f"{mod} tokens",
+                marker_color=MODALITY_COLOR[mod],
+                opacity=0.8,
+                hovertemplate=f"layer %{{x}}: %{{y}} {mod} tokens<extra></extra>",
+            )
         )
-    _mark_drops(fig, run)
+    mark_stages(fig, run)
     fig.add_vline(x=layer, line=dict(color="#ef4444", width=3))
-    fig.update_xaxes(range=[-0.5, L + 0.5], dtick=2, title=None)
-    fig.update_yaxes(title="alive", rangemode="tozero")
-    fig = _layout(fig, STRIP_HEIGHT, barmode="stack", bargap=0.1, showlegend=False)
-    fig.update_layout(margin=dict(l=50, r=20, t=22, b=24))
+    fig.update_xaxes(range=[-0.5, L + 0.5], dtick=2, title=dict(text="layer", standoff=4))
+    fig.update_yaxes(title="tokens alive", rangemode="tozero")
+    fig = _layout(fig, STRIP_HEIGHT, barmode="stack", bargap=0.1)
+    fig.update_layout(
+        margin=dict(l=60, r=20, t=48, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.18, x=1, xanchor="right"),
+    )
     return fig
 
 
 def speed(view: dict) -> go.Figure:
-    """LLM prefill TFLOPs, measured time by stage, and KV-cache size, per run (full vs method vs baseline).
+    """LLM prefill FLOPs, measured time by stage, and KV-cache size, per run (full vs method vs baseline).
 
     The time panel marks the "ideal" prefill: the full run's LLM prefill time scaled by the FLOP ratio, i.e.
-    what the run would take if time fell exactly with FLOPs.
+    what the run would take if time fell exactly with FLOPs. Its title says whether times are single runs or
+    medians (timing_ms.repeats).
     """
     keys = V.explorable(view)
     if not keys:
         return empty("run a clip to see the speed view", SPEED_HEIGHT)
     runs = [view["runs"][k] for k in keys]
     names = [r["method"] if r["method"] == "full" else f"{r['method']} (pruned)" for r in runs]
+    repeats = min(int(r["timing_ms"].get("repeats", 1) or 1) for r in runs)
+    timed = "one run each" if repeats <= 1 else f"median of {repeats}"
+    flops = [r["flops"]["prefill"] for r in runs]
+    kv = [r["kv_cache_bytes"] for r in runs]
+    f_scale, f_unit = unit_for(flops, FLOP_UNIT_SCALES, "FLOPs")
+    b_scale, b_unit = unit_for(kv, BYTE_UNIT_SCALES, "bytes")
     fig = make_subplots(
         rows=1,
         cols=3,
         column_widths=[0.25, 0.5, 0.25],
-        subplot_titles=("LLM prefill (analytic TFLOPs)", "measured time by stage (ms)", "KV cache (MiB)"),
+        horizontal_spacing=0.09,
+        subplot_titles=("LLM prefill FLOPs", f"time by stage ({timed})", "KV cache"),
     )
     fig.add_trace(
         go.Bar(
-            x=names, y=[r["flops"]["prefill"] / TERA for r in runs], marker_color="#22c55e", name="TFLOPs"
+            x=names,
+            y=[f / f_scale for f in flops],
+            text=[f"{f / f_scale:.3g}" for f in flops],
+            customdata=[T.format_flops(f) for f in flops],
+            textposition="inside",
+            textangle=0,
+            marker_color="#22c55e",
+            name="prefill FLOPs (analytic)",
+            hovertemplate="%{x}: %{customdata}<extra></extra>",
         ),
         1,
         1,
@@ -170,35 +270,79 @@ def speed(view: dict) -> go.Figure:
         )
     fig.add_trace(
         go.Bar(
-            x=names, y=[r["kv_cache_bytes"] / MEGA for r in runs], marker_color="#64748b", name="KV cache"
+            x=names,
+            y=[b / b_scale for b in kv],
+            text=[f"{b / b_scale:.3g}" for b in kv],
+            customdata=[T.format_bytes(b) for b in kv],
+            textposition="inside",
+            textangle=0,
+            marker_color="#64748b",
+            name="KV cache",
+            hovertemplate="%{x}: %{customdata}<extra></extra>",
         ),
         1,
         3,
     )
-    return _layout(fig, SPEED_HEIGHT, titled=True, barmode="stack")
+    fig.update_yaxes(title=f_unit, rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="ms", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title=b_unit, rangemode="tozero", row=1, col=3)
+    fig = _layout(fig, SPEED_HEIGHT, titled=True, barmode="stack")
+    fig.update_layout(legend=dict(traceorder="normal"))  # stacked bars reverse the legend by default
+    return fig
 
 
-def dependency(analysis: dict | None) -> go.Figure:
-    """Heatmaps (layers x windows) of the question's attention to video and audio, and knockout curves.
+def _colorbar(fig: go.Figure, xaxis: str, yaxis: str, title: str) -> dict:
+    """A colour scale just right of the subplot spanned by `xaxis` / `yaxis` (layout names, e.g. 'xaxis2')."""
+    x0, x1 = fig.layout[xaxis].domain
+    y0, y1 = fig.layout[yaxis].domain
+    return dict(
+        x=x1 + COLORBAR_GAP,
+        xanchor="left",
+        y=(y0 + y1) / 2,
+        len=y1 - y0,
+        thickness=COLORBAR_PX,
+        title=dict(text=title, side="right"),
+        tickformat=".0%",
+    )
 
-    analysis: {num_layers, attention{share, video_windows, audio_windows}, knockout{video|audio|both:
-    {kl, answer_logprob}}} from seats_core.analysis.analyze; None -> a placeholder.
+
+def paper_plan(num_layers: int) -> dict:
+    """A run-like {"plan": ...} for SEATS at the paper's defaults on `num_layers` layers (from SeatsConfig and
+    build_plan, so the boundaries follow the config, not fixed numbers)."""
+    from seats_core.attach import build_plan
+    from seats_core.config import SeatsConfig
+
+    cfg = SeatsConfig.make("seats", "R10").resolve(num_layers)
+    return {"plan": [{"layer": d.layer, "kind": d.kind} for d in build_plan(cfg, num_layers)]}
+
+
+def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
+    """Heatmaps (layers x windows) of the question's attention to video and audio, and knockout curves, with the
+    stage boundaries of `run` (a view or result run dict with a `plan`; None -> SEATS at the paper's defaults
+    for the analysis' depth) marked on all four panels.
+
+    analysis: {num_layers, seconds_per_window, attention{share, video_windows, audio_windows}, knockout{video|
+    audio|both: {kl, answer_logprob}}} from seats_core.analysis.analyze; None -> a placeholder.
     """
     if not analysis:
         return empty("dependency analysis not run yet", DEPENDENCY_HEIGHT)
     att, knock = analysis.get("attention", {}), analysis.get("knockout", {})
+    stages = run if run and run.get("plan") else paper_plan(int(analysis["num_layers"]))
+    seconds = analysis.get("seconds_per_window")
     fig = make_subplots(
         rows=2,
         cols=2,
         subplot_titles=(
-            "question -> video attention (layer x window)",
-            "question -> audio attention (layer x window)",
-            "knockout from layer k: KL to the full answer",
-            "knockout from layer k: answer log-prob",
+            "question → video attention",
+            "question → audio attention",
+            "knockout: KL to the full answer",
+            "knockout: answer log-prob",
         ),
-        vertical_spacing=0.14,
+        vertical_spacing=0.16,
+        horizontal_spacing=0.14,
     )
-    for col, (name, scale) in enumerate((("video_windows", "Blues"), ("audio_windows", "Oranges")), start=1):
+    heat = (("video_windows", "Blues", "xaxis", "yaxis"), ("audio_windows", "Oranges", "xaxis2", "yaxis2"))
+    for col, (name, scale, xa, ya) in enumerate(heat, start=1):
         z = att.get(name) or []
         if z and z[0]:
             fig.add_trace(
@@ -207,16 +351,19 @@ def dependency(analysis: dict | None) -> go.Figure:
                     x=list(range(len(z[0]))),
                     y=list(range(1, len(z) + 1)),
                     colorscale=scale,
-                    showscale=False,
-                    hovertemplate="layer %{y}, window %{x}: %{z:.3g}<extra></extra>",
+                    showscale=True,
+                    colorbar=_colorbar(fig, xa, ya, "share of attention"),
+                    hovertemplate="layer %{y}, window %{x}: %{z:.1%}<extra></extra>",
                 ),
                 1,
                 col,
             )
-        fig.update_xaxes(title="window (2 s)", row=1, col=col)
-        fig.update_yaxes(title="layer", row=1, col=col)
+        mark_stages(fig, stages, axis="y", offset=0.5, labels=False, row=1, col=col)
+        window = f"window ({seconds:g} s each)" if seconds else "window"
+        fig.update_xaxes(title=window, dtick=1, row=1, col=col)
+        fig.update_yaxes(title="decoder layer", row=1, col=col)
     colors = {"video": MODALITY_COLOR["video"], "audio": MODALITY_COLOR["audio"], "both": "#ef4444"}
-    for col, metric in ((1, "kl"), (2, "answer_logprob")):
+    for col, (metric, unit) in enumerate((("kl", "KL (nats)"), ("answer_logprob", "log-prob")), start=1):
         for kind, color in colors.items():
             ys = knock.get(kind, {}).get(metric)
             if ys:
@@ -232,5 +379,9 @@ def dependency(analysis: dict | None) -> go.Figure:
                     2,
                     col,
                 )
-        fig.update_xaxes(title="k (drop from layer k on)", row=2, col=col)
+        # labels inside the panel, where the curves are not once fusion is done (KL near 0, log-prob near 0)
+        inside = "top right" if metric == "kl" else "bottom right"
+        mark_stages(fig, stages, axis="x", offset=0.0, label_at=inside, row=2, col=col)
+        fig.update_xaxes(title="k: tokens removed from decoder layer k+1 on", row=2, col=col)
+        fig.update_yaxes(title=unit, row=2, col=col)
     return _layout(fig, DEPENDENCY_HEIGHT, titled=True)

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import torch
 
-MINI_DIR = Path(__file__).resolve().parents[2] / "assets" / "mini"
+
+def _mini_dir() -> Path:
+    """The miniature's files: the copy installed with the package (seats_core/_assets/mini, see setup.py) if
+    present, else assets/mini of a source checkout (where scripts/train_mini.py writes them)."""
+    here = Path(__file__).resolve()
+    installed = here.parents[1] / "_assets" / "mini"
+    return installed if installed.is_dir() else here.parents[2] / "assets" / "mini"
+
+
+MINI_DIR = _mini_dir()
 METADATA_FILE = "training.json"  # recipe, seed, data sizes, accuracy and media budget of the shipped weights
 
 # Special tokens in the order of the real Qwen2.5-Omni vocabulary (their ids differ: they follow the tiny BPE).

@@ -1,0 +1,189 @@
+"""A short guided tour for a first visit: what Stage I kept -> where fusion completes for this clip -> what that
+buys. Each step is a function of the run's own numbers (result dicts as Engine.run returns them, or the page's
+view via `from_view`) returning markdown; `steps` lists them, `page` frames one with its position and the
+way out. The page decides when to show it and lets the visitor skip it (see the module's wiring note in the
+report: a dismissible panel above the tabs, Next / Skip buttons, the step index in gr.State).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from . import text as T
+
+FUSION_KL_FRACTION = (
+    0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
+)
+TITLES = ("What Stage I kept", "Where fusion completes", "What that buys")
+NEXT_LABEL = "Next"  # the buttons `page` refers to (the page's wiring names its buttons alike)
+SKIP_LABEL = "Skip tour"
+MODALITIES = ("video", "audio")
+
+
+def from_view(view: dict, key: str) -> dict:
+    """A result-like dict (with `tokens` records) for run `key` of the page's compact view (app.view)."""
+    run = dict(view["runs"][key])
+    geo = view["tokens"]
+    survives = run.get("cols", {}).get("survives_to", [])
+    run["tokens"] = [
+        {"modality": m, "window": w, "start_s": s, "end_s": e, "survives_to": int(x)}
+        for m, w, s, e, x in zip(geo["modality"], geo["window"], geo["start_s"], geo["end_s"], survives)
+    ]
+    return run
+
+
+def _plan_drop(run: dict, kind: str) -> dict | None:
+    return next((d for d in run.get("plan", []) if d["kind"] == kind), None)
+
+
+def stage1_kept(run: dict) -> str:
+    """Step 1: how many video and audio tokens reach the first decoder layer, overall and per 2 s window."""
+    tokens = run.get("tokens", [])
+    before = Counter(t["modality"] for t in tokens)
+    kept = Counter(t["modality"] for t in tokens if t["survives_to"] >= 1)
+    if not tokens:
+        return "This clip has no video or audio tokens to select from."
+    if not run.get("plan"):
+        return (
+            f"The full model keeps all {before['video']} video and {before['audio']} audio tokens: nothing is "
+            "selected. Pick the pruned run in **Run to explore** to see Stage I at work."
+        )
+    parts = [
+        f"{kept[m]} of {before[m]} {m} tokens ({kept[m] / before[m]:.0%})" for m in MODALITIES if before[m]
+    ]
+    lines = [f"Before the language model runs, **{run.get('method')}** kept " + " and ".join(parts) + "."]
+    s1 = _plan_drop(run, "stage1")
+    if s1:
+        lam = (run.get("config") or {}).get("encoder_scale")
+        asked = f"{s1['keep_video']:.1%} of the video and {s1['keep_audio']:.1%} of the audio"
+        lines.append(
+            f"Stage I asks for {asked}"
+            + (
+                f" (lambda = {lam:g} times the retention, so the later stages have tokens to drop)"
+                if lam
+                else ""
+            )
+            + "; in every window it keeps tokens that drew the encoder's attention and differ from each other."
+        )
+    windows = sorted({t["window"] for t in tokens})
+    if len(windows) > 1:
+        rows = []
+        for w in windows:
+            span = [t for t in tokens if t["window"] == w]
+            start = min(t["start_s"] for t in span)
+            end = max(t["end_s"] for t in span)
+            counts = ", ".join(
+                f"{sum(t['survives_to'] >= 1 for t in span if t['modality'] == m)}/"
+                f"{sum(t['modality'] == m for t in span)} {m}"
+                for m in MODALITIES
+                if any(t["modality"] == m for t in span)
+            )
+            rows.append(f"| {w} | {start:.0f}-{end:.0f} s | {counts} |")
+        lines += ["", "| window | time | kept |", "|---|---|---|", *rows]
+    lines += ["", "On the **Layer explorer** at layer 1, the outlined patches and sound are exactly these."]
+    return "\n".join(lines)
+
+
+def fusion_layer(analysis: dict, fraction: float = FUSION_KL_FRACTION) -> int | None:
+    """First k from which knocking out both modalities (from 0-based layer k's input on) moves the answer little:
+    the KL stays below `fraction` of its maximum. None without a curve."""
+    kl = (analysis or {}).get("knockout", {}).get("both", {}).get("kl") or []
+    if not kl or max(kl) <= 0:
+        return None
+    limit = fraction * max(kl)
+    return next((k for k in range(len(kl)) if all(x <= limit for x in kl[k:])), None)
+
+
+def where_fusion_completes(run: dict, analysis: dict | None) -> str:
+    """Step 2: from which layer this clip's answer no longer needs the video and audio tokens (the knockout
+    curve), and where the run's plan starts running on text alone."""
+    s3 = _plan_drop(run, "stage3")
+    text_from = s3["layer"] + 1 if s3 else None  # plan layers are 0-based "before layer d"
+    plan = (
+        f"SEATS runs on text alone from decoder layer **{text_from}** (Stage III)."
+        if text_from
+        else "This run never switches to text alone."
+    )
+    if not analysis:
+        return (
+            f"{plan} Whether that is safe for *this* clip is what the **Dependency** tab measures: press **Run "
+            "dependency analysis** to knock out the video and audio tokens from each layer on and watch the answer."
+        )
+    k = fusion_layer(analysis)
+    kl = analysis["knockout"]["both"]["kl"]
+    if k is None:
+        return f"{plan} The knockout curve is flat for this clip: the answer never depended on the clip's tokens."
+    where = (
+        f"Removing every video and audio token from decoder layer **{k + 1}** on changes the answer little "
+        f"(KL {kl[k]:.2g} nats, against {max(kl):.2g} at most): by then the question's tokens have absorbed "
+        "what they need from the clip."
+    )
+    if text_from is None:
+        return f"{where} {plan}"
+    margin = text_from - (k + 1)
+    verdict = (
+        f"so Stage III starts {margin} layer{'s' if margin != 1 else ''} after fusion completes: a safe margin."
+        if margin >= 0
+        else f"so Stage III starts {-margin} layer{'s' if margin != -1 else ''} *before* fusion completes for "
+        "this clip: compare the answers to see whether it hurt."
+    )
+    return (
+        f"{where} {plan[:-1]}, {verdict} The **Dependency** tab shows the curves with the boundaries marked."
+    )
+
+
+def what_that_buys(run: dict, full: dict | None) -> str:
+    """Step 3: tokens, FLOPs and KV cache saved against the full run, and whether the answer changed."""
+    if not full or not run.get("plan"):
+        return "Run the full model and a pruned one on the same clip and question to compare their costs."
+    kept = run.get("retention_measured", {})
+    lines = [
+        f"Averaged over the layers, **{run.get('method')}** processed {kept.get('video', 0):.1%} of the video "
+        f"and {kept.get('audio', 0):.1%} of the audio tokens.",
+        T.flops_ratio_note(full, run),
+    ]
+    kv_full, kv = full.get("kv_cache_bytes"), run.get("kv_cache_bytes")
+    if kv_full and kv:
+        lines.append(
+            f"Its KV cache is {T.format_bytes(kv)} against {T.format_bytes(kv_full)} "
+            f"({T.format_ratio(kv_full / kv)} smaller)."
+        )
+    same = run.get("answer", "").strip() == full.get("answer", "").strip()
+    lines.append(
+        f"It answered **{run.get('answer', '').strip()}**, "
+        + (
+            "the same as the full model."
+            if same
+            else f"where the full model said **{full.get('answer', '').strip()}**."
+        )
+    )
+    lines.append("Times are on the **Speed** tab: fewer tokens do not shrink the encoders or fixed costs.")
+    return "\n\n".join(lines)
+
+
+def steps(runs: dict[str, dict], analysis: dict | None = None, key: str = "method") -> list[tuple[str, str]]:
+    """(title, markdown) of each step for run `key` (result dicts keyed full/method/baseline)."""
+    run, full = runs.get(key) or {}, runs.get("full")
+    return list(
+        zip(
+            TITLES,
+            (stage1_kept(run), where_fusion_completes(run, analysis), what_that_buys(run, full)),
+        )
+    )
+
+
+def steps_for_view(view: dict, analysis: dict | None = None, key: str = "method") -> list[tuple[str, str]]:
+    """`steps` from the page's view data (app.view.make_view) instead of result dicts."""
+    runs = {k: from_view(view, k) for k, r in view.get("runs", {}).items() if "error" not in r}
+    return steps(runs, analysis, key if key in runs else next(iter(runs), key))
+
+
+def page(tour: list[tuple[str, str]], index: int) -> str:
+    """Step `index` (0-based) framed for the page: 'Tour, step i of n: title', the text, and how to go on."""
+    n = len(tour)
+    index = max(0, min(int(index), n - 1))
+    title, body = tour[index]
+    more = f"**{NEXT_LABEL}** for the next step or " if index < n - 1 else ""
+    return (
+        f"#### Tour, step {index + 1} of {n}: {title}\n\n{body}\n\nPress {more}**{SKIP_LABEL}** to close it."
+    )
