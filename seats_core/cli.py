@@ -106,13 +106,21 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flops(x: float) -> str:
+    """A FLOP count in readable units: 207 GFLOPs, 1.22 TFLOPs."""
+    for unit, scale in (("TFLOPs", 1e12), ("GFLOPs", 1e9), ("MFLOPs", 1e6)):
+        if x >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x:.0f} FLOPs"
+
+
 def summary(r: dict) -> str:
     f, t, ret = r["flops"], r["timing_ms"], r["retention_measured"]
 
     def flops_line(key: str, label: str) -> str:
         run, full = f[key], f[key.replace("prefill", "prefill_full", 1)]
         ratio = full / run if run else float("nan")
-        return f"LLM prefill {label}: {run / 1e12:.4g} TFLOPs vs {full / 1e12:.4g} full ({ratio:.2f}x fewer)"
+        return f"LLM prefill {label}: {_flops(run)} vs {_flops(full)} full ({ratio:.2f}x fewer)"
 
     return "\n".join(
         [
