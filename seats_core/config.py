@@ -51,17 +51,37 @@ class SeatsConfig:
             raise ValueError(f"visionzip_contextual must be in [0, 1), got {self.visionzip_contextual}")
 
     @classmethod
-    def make(cls, method: str = "seats", retention: str | tuple[float, float] = "R10", **kw) -> SeatsConfig:
-        """Build from CLI-style values: retention as 'R10' or 'V,A' or a pair."""
+    def make(
+        cls,
+        method: str = "seats",
+        retention: str | tuple[float, float] = "R10",
+        presets: dict | None = None,
+        **kw,
+    ) -> SeatsConfig:
+        """Build from CLI-style values: retention as 'R10' or 'V,A' or a pair.
+
+        A preset name is parsed with `presets` (default: Qwen2.5-Omni's) and remembered in extra["preset"], so
+        `resolve` reads it again from the family's own presets (Qwen3-Omni's differ) once the model is known.
+        """
         pair = (
-            parse_retention(retention) if isinstance(retention, str) else tuple(float(x) for x in retention)
+            parse_retention(retention, presets)
+            if isinstance(retention, str)
+            else tuple(float(x) for x in retention)
         )
+        if isinstance(retention, str) and "," not in retention:  # a preset name: kept in extra["preset"]
+            kw["extra"] = {**kw.get("extra", {}), "preset": retention.strip().upper()}
         return cls(method=method, retention=pair, **kw)
 
-    def resolve(self, num_layers: int) -> SeatsConfig:
-        """Fill depth-dependent fields for a model with `num_layers` decoder layers."""
+    def resolve(self, num_layers: int, presets: dict | None = None) -> SeatsConfig:
+        """Fill depth-dependent fields for a model with `num_layers` decoder layers.
+
+        presets: the model family's presets; a config made from a preset name takes its values from them.
+        """
         drops, late, derived = default_drop_layers(num_layers)
         extra = dict(self.extra)
+        preset = extra.get("preset")
+        if presets is not None and preset in presets and self.method != "full":
+            self = replace(self, retention=tuple(presets[preset]))
         if self.drop_layers is None or self.late_layer is None:
             extra["drop_layers_derived_from_depth"] = derived
         return replace(

@@ -5,6 +5,7 @@ that ties the stages to a layer-averaged R (schedule).
 """
 
 from .budget import allocate_budget, allocate_budget_detailed
+from .importance import chunked_received_attention, fixed_chunks, pool_rows, topk_mask
 from .schedule import (
     ENCODER_SCALE,
     PRESETS,
@@ -32,6 +33,8 @@ __all__ = [
     "PRESETS",
     "PRESETS_QWEN3",
     "allocate_budget",
+    "chunked_received_attention",
+    "fixed_chunks",
     "allocate_budget_detailed",
     "default_drop_layers",
     "diversity_select",
@@ -40,11 +43,13 @@ __all__ = [
     "layer_levels",
     "parse_retention",
     "pool_pairs",
+    "pool_rows",
     "random_select",
     "received_attention",
     "retention_schedule",
     "round_half_up",
     "select_per_window",
+    "topk_mask",
     "visionzip_select",
     "window_keep_count",
 ]
