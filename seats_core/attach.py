@@ -20,61 +20,18 @@ Every module path, kwarg name and layout constant comes from the model family's 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 
 from . import method as M
 from .config import SeatsConfig
 from .layout import AUDIO, TEXT, VIDEO, build_layout
+from .methods import BEFORE_LLM, USES_IMPORTANCE, Drop, build_plan
 from .models.family import get_adapter
 from .trace import PruneTrace
 
-# Stage kinds a drop can have (the `kind` of Drop).
-BEFORE_LLM = ("stage1", "random", "divprune", "visionzip", "uniform")
-USES_IMPORTANCE = ("stage1", "visionzip")  # kinds that read the encoders' Stage-I attention statistic
-
-
-@dataclass(frozen=True)
-class Drop:
-    """One drop point: before decoder layer `layer` (0-based; = "after layer `layer`" 1-based)."""
-
-    layer: int
-    kind: str  # stage1 | random | divprune | visionzip | uniform | stage2 | fastv | stage3
-    keep_video: float = 1.0  # fraction of the current video tokens kept (Stage I: of all video tokens)
-    keep_audio: float = 1.0
-
-
-def build_plan(cfg: SeatsConfig, num_layers: int) -> list[Drop]:
-    """The drops a method makes at a layer-averaged retention (refuses what it cannot meet, spec §5)."""
-    v, a = cfg.retention
-    m = cfg.method
-    if m == "full":
-        return []
-    if m == "random":
-        return [Drop(0, "random", v, a)]
-    if m == "divprune-om":
-        return [Drop(0, "divprune", v, a)]
-    if m == "visionzip-om":
-        return [Drop(0, "visionzip", v, a)]
-    if m in ("fastv", "fastv-om"):
-        if m == "fastv" and a < 1.0:
-            raise ValueError(
-                f"fastv prunes video tokens only, so it cannot keep {a:.2f} of the audio; use fastv-om, or ask for "
-                f"audio retention 1.0 (e.g. --retention {v},1.0)"
-            )
-        kv = M.fastv_keep_ratio(v, num_layers, cfg.fastv_layer)
-        ka = M.fastv_keep_ratio(a, num_layers, cfg.fastv_layer) if m == "fastv-om" else 1.0
-        return [Drop(cfg.fastv_layer, "fastv", kv, ka)]
-    # seats
-    drops, late = cfg.drop_layers, cfg.late_layer
-    keeps_v = M.retention_schedule(num_layers, drops, late, v, cfg.encoder_scale)
-    keeps_a = M.retention_schedule(num_layers, drops, late, a, cfg.encoder_scale)
-    plan = [Drop(0, "stage1", cfg.encoder_scale * v, cfg.encoder_scale * a)]
-    plan += [Drop(d, "stage2", kv, ka) for d, kv, ka in zip(drops, keeps_v, keeps_a)]
-    if late <= num_layers:
-        plan.append(Drop(late - 1, "stage3", 0.0, 0.0))
-    return plan
+# Drops, plans and stage kinds come from the methods registry (seats_core/methods.py).
+__all__ = ["BEFORE_LLM", "USES_IMPORTANCE", "Drop", "Pruner", "build_plan"]
 
 
 def _count(ratio: float, n: int) -> int:

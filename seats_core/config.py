@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .method import PRESETS, default_drop_layers, parse_retention
-
-METHODS = ("full", "seats", "random", "fastv", "fastv-om", "divprune-om", "visionzip-om")
+from .methods import METHOD_NAMES as METHODS  # the methods registry names them
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ FAMILIES: dict[str, type[FamilyAdapter]] = {
     "qwen2_5_omni": Qwen25OmniAdapter,
     "qwen3_omni": Qwen3OmniAdapter,
 }
+TRANSFORMERS_VERSION = transformers.__version__
 _BY_MODEL_TYPE = {mt: cls for cls in FAMILIES.values() for mt in cls.model_types}
 
 
@@ -47,6 +48,7 @@ __all__ = [
     "FamilyAdapter",
     "Qwen25OmniAdapter",
     "Qwen3OmniAdapter",
+    "TRANSFORMERS_VERSION",
     "UnsupportedModel",
     "apply_rope",
     "family_of",

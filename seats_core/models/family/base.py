@@ -169,6 +169,95 @@ class FamilyAdapter:
 
         return LLMDims.from_config(self.text_config)
 
+    # ---- configs for random-weight benchmarks -------------------------------------------------------------
+    # thinker-config fields holding special-token ids (remapped when the vocabulary shrinks)
+    special_id_fields: tuple[str, ...] = (
+        "audio_token_id",
+        "image_token_id",
+        "video_token_id",
+        "audio_start_token_id",
+        "audio_end_token_id",
+        "vision_start_token_id",
+        "vision_end_token_id",
+    )
+
+    @classmethod
+    def reduce_config(cls, cfg, *, layers=None, encoder_layers=None, vocab=None, experts=None) -> list[str]:
+        """Cut a thinker config in place (decoder layers, encoder depths, vocabulary, MoE experts) for a small
+        machine; returns what was reduced, in words."""
+        tc, notes = cfg.text_config, []
+        if layers is not None and layers != tc.num_hidden_layers:
+            notes.append(f"decoder layers {layers} of {tc.num_hidden_layers}")
+            tc.num_hidden_layers = layers
+            if getattr(tc, "layer_types", None) is not None:
+                tc.layer_types = list(tc.layer_types[:layers])
+        if encoder_layers is not None:
+            vc = cfg.vision_config
+            if encoder_layers < vc.depth:
+                notes.append(f"vision blocks {encoder_layers} of {vc.depth}")
+                cls._reduce_vision(vc, encoder_layers)
+            ac = cfg.audio_config
+            if encoder_layers < ac.encoder_layers:
+                notes.append(f"audio layers {encoder_layers} of {ac.encoder_layers}")
+                ac.encoder_layers = encoder_layers
+        if experts is not None and experts < (getattr(tc, "num_experts", 0) or 0):
+            notes.append(
+                f"experts {experts} of {tc.num_experts} (active {min(experts, tc.num_experts_per_tok)})"
+            )
+            tc.num_experts = experts
+            tc.num_experts_per_tok = min(experts, tc.num_experts_per_tok)
+        if vocab is not None and vocab < tc.vocab_size:
+            notes.append(f"vocabulary {vocab} of {tc.vocab_size}")
+            cls._shrink_vocab(cfg, vocab)
+        return notes
+
+    @classmethod
+    def _reduce_vision(cls, vc, depth: int) -> None:
+        vc.depth = depth
+
+    @classmethod
+    def _shrink_vocab(cls, cfg, vocab: int) -> None:
+        """Give the text model `vocab` entries; special ids (media, eos, pad) move to the top of the new range."""
+        tc = cfg.text_config
+        top = iter(range(vocab - 1, -1, -1))
+        for name in cls.special_id_fields:
+            if getattr(cfg, name, None) is not None and getattr(cfg, name) >= vocab:
+                setattr(cfg, name, next(top))
+        for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+            value = getattr(tc, name, None)
+            if isinstance(value, int) and value >= vocab:
+                setattr(tc, name, next(top))
+        tc.vocab_size = vocab
+
+    def media_block(self, grid_thw: tuple[int, int, int], audio_tokens: int, seconds_per_grid: float) -> list:
+        """Token ids of one video with its audio track, laid out as the family's processor does.
+
+        Video grid t sits at temporal position t * spg * positions_per_second, audio token k at k. With
+        seconds_per_chunk (Qwen2.5), positions are cut into chunks and chunk j contributes its video tokens, then
+        its audio tokens; without (Qwen3), each grid's tokens come before every audio token at or after its
+        position. Framed by <vision_bos><audio_bos> ... <audio_eos><vision_eos>.
+        """
+        ids, m = self.media_token_ids(), self.media_layout
+        t, h, w = grid_thw
+        per_grid = (h // m.spatial_merge) * (w // m.spatial_merge)
+        tpos = [int(g * seconds_per_grid * m.positions_per_second) for g in range(t)]
+        out = [ids["vision_bos"], ids["audio_bos"]]
+        if m.seconds_per_chunk is not None:
+            per_chunk = int(m.positions_per_second * m.seconds_per_chunk)
+            video_chunk = [p // per_chunk for p in tpos]
+            chunks = max([*video_chunk, (audio_tokens - 1) // per_chunk if audio_tokens else -1]) + 1
+            for j in range(chunks):
+                out += [ids["video"]] * (per_grid * video_chunk.count(j))
+                out += [ids["audio"]] * max(0, min(audio_tokens, (j + 1) * per_chunk) - j * per_chunk)
+        else:
+            k = 0
+            for p in tpos:
+                n = max(0, min(audio_tokens, p) - k)  # audio tokens before this grid's position
+                out += [ids["audio"]] * n + [ids["video"]] * per_grid
+                k += n
+            out += [ids["audio"]] * (audio_tokens - k)
+        return out + [ids["audio_eos"], ids["vision_eos"]]
+
     # ---- thinker-call kwargs ------------------------------------------------------------------------------
     @staticmethod
     def call_input_ids(kwargs: dict):

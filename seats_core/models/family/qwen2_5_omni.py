@@ -24,6 +24,25 @@ class Qwen25OmniAdapter(FamilyAdapter):
     presets = PRESETS
     audio_pool = 2  # the audio tower average-pools pairs of encoder rows (stride 2) after its last layer
 
+    special_id_fields = (
+        "audio_token_index",
+        "image_token_index",
+        "video_token_index",
+        "audio_start_token_id",
+        "audio_end_token_id",
+        "vision_start_token_id",
+        "vision_end_token_id",
+    )
+    fullatt_period = 8  # the 7B has a full-attention vision block every 8 blocks (7, 15, 23, 31)
+
+    @classmethod
+    def _reduce_vision(cls, vc, depth: int) -> None:
+        kept = [i for i in vc.fullatt_block_indexes if i < depth]
+        vc.depth = depth
+        vc.fullatt_block_indexes = kept or [
+            i for i in range(depth) if i % cls.fullatt_period == cls.fullatt_period - 1
+        ]
+
     def _seconds_per_chunk(self) -> float | None:
         return float(self.config.seconds_per_chunk)
 

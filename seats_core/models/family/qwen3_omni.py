@@ -34,6 +34,13 @@ class Qwen3OmniAdapter(FamilyAdapter):
     audio_pool = 1
     has_deepstack = True
 
+    @classmethod
+    def _reduce_vision(cls, vc, depth: int) -> None:
+        """Fewer vision blocks; DeepStack keeps its number of taps, on the last blocks left (>= 1 each)."""
+        taps = len(vc.deepstack_visual_indexes)
+        vc.depth = max(depth, taps)
+        vc.deepstack_visual_indexes = list(range(vc.depth - taps, vc.depth))
+
     def audio_output_length(self, mel_frames: int) -> int:
         """Audio tokens from `mel_frames` feature frames (1 s chunks of 100 frames -> 13 tokens each)."""
         from transformers.models.qwen3_omni_moe import modeling_qwen3_omni_moe as mq
