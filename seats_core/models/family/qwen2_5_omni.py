@@ -35,6 +35,12 @@ class Qwen25OmniAdapter(FamilyAdapter):
     )
     fullatt_period = 8  # the 7B has a full-attention vision block every 8 blocks (7, 15, 23, 31)
 
+    @staticmethod
+    def vision_encoder_class():
+        from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import Qwen2_5OmniVisionEncoder
+
+        return Qwen2_5OmniVisionEncoder
+
     @classmethod
     def _reduce_vision(cls, vc, depth: int) -> None:
         kept = [i for i in vc.fullatt_block_indexes if i < depth]
