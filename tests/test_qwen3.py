@@ -192,3 +192,61 @@ def test_30b_a3b_dims_count_active_experts_only():
     S, D = 1000, 2048
     per_layer = 2 * S * D * 4096 + 2 * S * D * 512 + 2 * S * S * 4096 + S * D * 128 + 3 * S * D * 768 * 8
     assert flops_by_layer(dims, [S] * 48) == [per_layer] * 48
+
+
+# ---- black-box: the CLI contract and the bench table --------------------------------------------------------
+def _cli_json(tmp_path, clip, model, method, retention, capsys) -> tuple[dict, str]:
+    import json
+
+    from seats_core.cli import cli
+
+    out = tmp_path / f"{model}-{method}.json"
+    argv = ["run", clip, "--question", "What colour is the square?", "--model", model, "--method", method]
+    argv += ["--retention", retention, "--max-new-tokens", "2", "--json", str(out)]
+    code = cli(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(out.read_text()), captured.out
+
+
+def test_cli_run_keeps_the_json_contract(tmp_path, clip_av, capsys):
+    from .test_cli import _check_consistent
+
+    r3, printed = _cli_json(tmp_path, clip_av, "mini-qwen3", "seats", "R10", capsys)
+    r2, _ = _cli_json(tmp_path, clip_av, "mini", "seats", "R10", capsys)
+    assert set(r3) == set(r2)  # same keys as the Qwen2.5 path
+    assert r3["num_layers"] == 48 and r3["family"] == "qwen3_omni" and r2["family"] == "qwen2_5_omni"
+    assert "mean nothing" in printed and "mean nothing" in r3["disclaimer"] and r2["disclaimer"] is None
+    assert tuple(r3["retention"]) == PRESETS_QWEN3["R10"]
+    _check_consistent(r3, tuple(r3["retention"]))
+    assert [e["layer"] for e in r3["events"]] == [0, 27, 31, 35, 39]
+    assert all(c["video"] == 0 and c["audio"] == 0 for c in r3["layers"][39:])  # text only from layer 40
+    video = [t for t in r3["tokens"] if t["modality"] == "video"]
+    assert max(t["window"] for t in video) == max(t["t"] for t in video)  # one window per frame pair
+
+
+def test_every_method_runs_on_mini_qwen3(clip_short_av):
+    """The CLI's path (Engine.prepare + Engine.run) for every method of the registry, one engine."""
+    from seats_core.methods import METHOD_NAMES
+    from seats_core.pipeline import Engine
+
+    from .test_cli import _check_consistent
+
+    engine = Engine("mini-qwen3", device="cpu")
+    prep = engine.prepare(clip_short_av, "What happens?")
+    for method in METHOD_NAMES:
+        retention = "0.3,1.0" if method == "fastv" else "R25"
+        r = engine.run(prep, SeatsConfig.make(method, retention), max_new_tokens=2)
+        assert r["method"] == method and r["num_layers"] == 48
+        _check_consistent(r, (1.0, 1.0) if method == "full" else tuple(r["retention"]))
+
+
+def test_bench_prints_the_mini_qwen3_table(capsys):
+    from seats_core.cli import cli
+
+    argv = ["bench", "--shapes", "mini-qwen3", "--seconds", "2", "--side", "64", "--repeats", "1"]
+    assert cli([*argv, "--warmup", "0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "== mini-qwen3 on CPU" in out and "48 decoder layers" in out
+    for row in ("full", "seats R10", "fastv-om R25", "divprune-om R25", "visionzip-om R25", "random R10"):
+        assert any(line.startswith(row) for line in out.splitlines()), row
