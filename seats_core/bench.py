@@ -46,7 +46,6 @@ from .flops import CONVENTION, LLMDims, prefill_flops
 from .measure import StageTimer, peak_memory_bytes, sync
 from .methods import bench_methods
 from .models.family import TRANSFORMERS_VERSION, FamilyAdapter, family_of, get_adapter
-from .models.family.base import MEL_FRAMES_PER_SECOND
 from .models.shapes import thinker_config
 
 FPS = 2.0  # frame sampling of qwen-omni-utils
@@ -113,34 +112,9 @@ def media_block(
 
 def fake_inputs(thinker, seconds: float, side: int, seed: int = 0) -> dict:
     """Processor-shaped inputs for a clip of `seconds` at side x side, 2 fps, with audio (see module doc)."""
-    cfg, ad = thinker.config, get_adapter(thinker)
-    vc = cfg.vision_config
-    device, dtype = next(thinker.parameters()).device, next(thinker.parameters()).dtype
-    unit = vc.patch_size * vc.spatial_merge_size
-    if side % unit:
-        raise ValueError(f"--side must be a multiple of {unit}, got {side}")
+    ad = get_adapter(thinker)
     frames = max(MIN_FRAMES, round(seconds * FPS))
-    frames += frames % vc.temporal_patch_size  # whole temporal grids
-    grid = (frames // vc.temporal_patch_size, side // vc.patch_size, side // vc.patch_size)
-    spg = vc.temporal_patch_size / FPS
-    mel = round(seconds * MEL_FRAMES_PER_SECOND)
-    ids = media_token_ids(cfg)
-    plain = min(ids.values())  # ordinary text ids lie below every special id in both vocabularies
-    block = ad.media_block(grid, ad.audio_output_length(mel), spg)
-    text = [(i * 7919) % plain for i in range(FILLER_BEFORE + FILLER_AFTER)]
-    input_ids = text[:FILLER_BEFORE] + block + text[FILLER_BEFORE:]
-    g = torch.Generator().manual_seed(seed)
-    patch_dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size**2
-    n_patches = grid[0] * grid[1] * grid[2]
-    return dict(
-        input_ids=torch.tensor([input_ids], device=device),
-        attention_mask=torch.ones(1, len(input_ids), dtype=torch.long, device=device),
-        pixel_values_videos=torch.randn(n_patches, patch_dim, generator=g).to(device, dtype),
-        video_grid_thw=torch.tensor([grid], device=device),
-        video_second_per_grid=torch.tensor([spg], device=device),
-        input_features=torch.randn(1, cfg.audio_config.num_mel_bins, mel, generator=g).to(device, dtype),
-        feature_attention_mask=torch.ones(1, mel, dtype=torch.long, device=device),
-    )
+    return ad.synthetic_inputs(frames, FPS, side, (FILLER_BEFORE, FILLER_AFTER), seed=seed, seconds=seconds)
 
 
 # ---- variants and measurement ---------------------------------------------------------------------------

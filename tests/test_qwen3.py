@@ -250,3 +250,56 @@ def test_bench_prints_the_mini_qwen3_table(capsys):
     assert "== mini-qwen3 on CPU" in out and "48 decoder layers" in out
     for row in ("full", "seats R10", "fastv-om R25", "divprune-om R25", "visionzip-om R25", "random R10"):
         assert any(line.startswith(row) for line in out.splitlines()), row
+
+
+# ---- loading ------------------------------------------------------------------------------------------------
+def test_real_qwen3_ids_fail_like_the_qwen25_path_when_offline(monkeypatch):
+    from seats_core.models.loader import ModelLoadError, checkpoint_family, load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    messages = {}
+    for name in (
+        "Qwen/Qwen2.5-Omni-7B",
+        "Qwen/Qwen3-Omni-30B-A3B-Instruct",
+        "Qwen/Qwen3-Omni-30B-A3B-Thinking",
+    ):
+        with pytest.raises(ModelLoadError, match="unreachable") as e:
+            load_model(name, device="cpu")
+        messages[name] = str(e.value).replace(name, "NAME")
+        assert "\n" not in str(e.value) and "--model mini" in str(e.value)
+    assert len(set(messages.values())) == 1  # the same one line, whatever the family
+    assert checkpoint_family("Qwen/Qwen3-Omni-30B-A3B-Thinking") is Qwen3OmniAdapter
+
+
+def test_local_qwen3_folder_loads_through_the_checkpoint_path(tmp_path):
+    from seats_core.models.loader import load_model
+    from seats_core.pipeline import Engine
+
+    model, proc = mini_qwen3("sdpa")
+    model.save_pretrained(tmp_path)
+    proc.save_pretrained(tmp_path)
+    loaded = load_model(str(tmp_path), device="cpu")
+    assert isinstance(get_adapter(loaded.thinker), Qwen3OmniAdapter) and not loaded.is_mini
+    for (n1, p1), (n2, p2) in zip(model.state_dict().items(), loaded.thinker.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2)
+    engine = Engine(loaded)
+    media = engine.media()
+    assert media.factor == 32  # the family's token block, the paper's 128-144 tokens per frame pair
+    assert (media.min_pixels, media.max_pixels) == (128 * 32 * 32, 144 * 32 * 32)
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 3, 30])
+def test_analysis_replay_reinjects_deepstack(start):
+    """Continuing from a captured layer input on every token must give the full run's answer distribution:
+    from layers 0-2 the replay has to add the DeepStack rows itself, as the stock text model does."""
+    from seats_core.analysis import capture_prefill, continue_from
+
+    model, proc = mini_qwen3("sdpa")
+    ad = get_adapter(model)
+    inputs = _inputs(proc, seed=4)
+    with torch.inference_mode():
+        cap = capture_prefill(ad, inputs, use_audio_in_video=True)
+        assert cap.extras is not None and len(cap.extras["embeds"]) == 3
+        full = torch.log_softmax(ad.last_logits(cap.final).float(), dim=-1)
+        replay = continue_from(ad, cap, start, torch.arange(cap.final.shape[1]))
+    torch.testing.assert_close(replay, full, atol=1e-5, rtol=1e-5)

@@ -258,6 +258,50 @@ class FamilyAdapter:
             out += [ids["audio"]] * (audio_tokens - k)
         return out + [ids["audio_eos"], ids["vision_eos"]]
 
+    def synthetic_inputs(
+        self,
+        frames: int,
+        fps: float,
+        side: int,
+        filler: tuple[int, int],
+        seed: int = 0,
+        seconds: float | None = None,
+    ) -> dict:
+        """Processor-shaped inputs with the real token layout for `frames` frames at side x side and `fps`, with
+        audio of the same length: random pixels and log-mel features, `filler` = (before, after) ordinary text
+        ids around the media block (standing for the system prompt / chat markup and the question). The audio
+        lasts `seconds` (default: the frames' duration)."""
+        vc, m = self.config.vision_config, self.media_layout
+        device, dtype = next(self.thinker.parameters()).device, next(self.thinker.parameters()).dtype
+        if side % m.token_block_px:
+            raise ValueError(f"--side must be a multiple of {m.token_block_px}, got {side}")
+        frames += frames % m.temporal_patch  # whole temporal grids
+        patch = m.token_block_px // m.spatial_merge
+        grid = (frames // m.temporal_patch, side // patch, side // patch)
+        spg = m.temporal_patch / fps
+        seconds = frames / fps if seconds is None else seconds
+        mel = round(seconds * MEL_FRAMES_PER_SECOND)
+        plain = min(self.media_token_ids().values())  # ordinary text ids lie below every special id
+        block = self.media_block(grid, self.audio_output_length(mel), spg)
+        text = [(i * 7919) % plain for i in range(sum(filler))]
+        input_ids = text[: filler[0]] + block + text[filler[0] :]
+        g = torch.Generator().manual_seed(seed)
+        patch_dim = vc.in_channels * m.temporal_patch * patch**2
+        n_patches = grid[0] * grid[1] * grid[2]
+        return dict(
+            input_ids=torch.tensor([input_ids], device=device),
+            attention_mask=torch.ones(1, len(input_ids), dtype=torch.long, device=device),
+            pixel_values_videos=torch.randn(n_patches, patch_dim, generator=g).to(
+                device, dtype
+            ),  # (N, C*T*P*P)
+            video_grid_thw=torch.tensor([grid], device=device),
+            video_second_per_grid=torch.tensor([spg], device=device),
+            input_features=torch.randn(1, self.config.audio_config.num_mel_bins, mel, generator=g).to(
+                device, dtype
+            ),
+            feature_attention_mask=torch.ones(1, mel, dtype=torch.long, device=device),
+        )
+
     # ---- thinker-call kwargs ------------------------------------------------------------------------------
     @staticmethod
     def call_input_ids(kwargs: dict):
