@@ -204,12 +204,13 @@ def analyze(engine, prep, *, progress=None) -> dict:
     """
     ad: OmniAdapter = engine.adapter
     inputs = prep.inputs
-    ids = inputs["input_ids"]
+    ids = ad.call_input_ids(inputs)
     if ids.shape[0] != 1:
         raise ValueError("the analysis runs one clip at a time (batch 1)")
     t0 = time.perf_counter()
-    spg = ad.inputs_seconds_per_grid(inputs) if "video_second_per_grid" in inputs else 1.0
-    layout = build_layout(ids[0], ad.token_ids, inputs.get("video_grid_thw"), spg, **ad.layout_kwargs(spg))
+    grid = ad.call_video_grid(inputs)
+    spg = ad.inputs_seconds_per_grid(inputs) if grid is not None else 1.0
+    layout = build_layout(ids[0], ad.token_ids, grid, spg, **ad.layout_kwargs(spg))
     cap = capture_prefill(ad, inputs, **ad.generate_kwargs(prep.clip.has_audio))
     t1 = time.perf_counter()
     rows = question_rows(layout, ids, ad.media_delimiter_ids)

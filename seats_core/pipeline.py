@@ -111,7 +111,7 @@ class Engine:
         )
         t2 = time.perf_counter()
         inputs = {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-        for k in ("pixel_values_videos", "input_features"):
+        for k in self.adapter.float_input_names:  # pixels and log-mel features in the model's dtype
             if k in inputs:
                 inputs[k] = inputs[k].to(self.model.dtype)
         return Prepared(clip, question, inputs, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
@@ -159,7 +159,7 @@ class Engine:
             runs = runs[1:]  # warm-up discarded
         out, pruner, _, _ = runs[-1]
         trace = pruner.trace
-        prompt_len = prep.inputs["input_ids"].shape[-1]
+        prompt_len = self.adapter.call_input_ids(prep.inputs).shape[-1]
         new = out[0, prompt_len:]
         answer = self.model.processor.batch_decode(new[None], skip_special_tokens=True)[0].strip()
         n_new = int(new.numel())

@@ -303,6 +303,8 @@ class FamilyAdapter:
         )
 
     # ---- thinker-call kwargs ------------------------------------------------------------------------------
+    float_input_names = ("pixel_values_videos", "input_features")  # processor outputs cast to the model dtype
+
     @staticmethod
     def call_input_ids(kwargs: dict):
         return kwargs.get("input_ids")
