@@ -56,7 +56,9 @@ class Pruner:
         seconds_per_grid: float = 1.0,
     ):
         self.ad = get_adapter(thinker)
-        self.config = config.resolve(self.ad.num_layers, presets=self.ad.presets)
+        self.config = config.resolve(
+            self.ad.num_layers, presets=self.ad.presets, layout=self.ad.drop_layout()
+        )
         self.plan = build_plan(self.config, self.ad.num_layers) if plan is None else list(plan)
         self._drops = {d.layer: d for d in self.plan}
         if len(self._drops) != len(self.plan):

@@ -71,12 +71,13 @@ class SeatsConfig:
             kw["extra"] = {**kw.get("extra", {}), "preset": retention.strip().upper()}
         return cls(method=method, retention=pair, **kw)
 
-    def resolve(self, num_layers: int, presets: dict | None = None) -> SeatsConfig:
+    def resolve(self, num_layers: int, presets: dict | None = None, layout=None) -> SeatsConfig:
         """Fill depth-dependent fields for a model with `num_layers` decoder layers.
 
         presets: the model family's presets; a config made from a preset name takes its values from them.
+        layout: the family's (drop_layers, late_layer, derived) for this depth; default: by depth alone.
         """
-        drops, late, derived = default_drop_layers(num_layers)
+        drops, late, derived = default_drop_layers(num_layers) if layout is None else layout
         extra = dict(self.extra)
         preset = extra.get("preset")
         if presets is not None and preset in presets and self.method != "full":

@@ -154,6 +154,18 @@ class FamilyAdapter:
             seconds_per_window=m.seconds_per_window(seconds_per_grid),
         )
 
+    paper_layouts: dict = {}  # depth -> (drop layers, first text-only layer) the paper uses for this family
+
+    def drop_layout(self) -> tuple[tuple[int, ...], int, bool]:
+        """(drop_layers, late_layer, derived) for this thinker: the paper's for the family's published depth,
+        else derived from the 7B's depth fractions (derived=True, recorded in the config)."""
+        from ...method import default_drop_layers
+
+        if self.num_layers in self.paper_layouts:
+            drops, late = self.paper_layouts[self.num_layers]
+            return tuple(drops), late, False
+        return default_drop_layers(self.num_layers)
+
     def stage1_video_grids(self, seconds_per_grid: float) -> int:
         """Temporal grids per Stage-I importance window of the video (spec §1: 2 temporal grids)."""
         return 2

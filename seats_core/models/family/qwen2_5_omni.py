@@ -22,6 +22,7 @@ class Qwen25OmniAdapter(FamilyAdapter):
     name_tags = ("qwen2.5-omni", "qwen2_5_omni")  # how hub ids of this family are spelled
     processor_class_name = "Qwen2_5OmniProcessor"
     presets = PRESETS
+    paper_layouts = {28: ((16, 18, 20), 24)}  # Qwen2.5-Omni-7B (SEATS_SPEC §2, §3)
     audio_pool = 2  # the audio tower average-pools pairs of encoder rows (stride 2) after its last layer
 
     special_id_fields = (

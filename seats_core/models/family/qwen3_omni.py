@@ -31,6 +31,7 @@ class Qwen3OmniAdapter(FamilyAdapter):
     name_tags = ("qwen3-omni", "qwen3_omni")  # how hub ids of this family are spelled
     processor_class_name = "Qwen3OmniMoeProcessor"
     presets = PRESETS_QWEN3
+    paper_layouts = {48: ((27, 31, 35), 40)}  # Qwen3-Omni-30B-A3B (SEATS_SPEC §9)
     audio_pool = 1
     has_deepstack = True
 
