@@ -303,3 +303,22 @@ def test_analysis_replay_reinjects_deepstack(start):
         full = torch.log_softmax(ad.last_logits(cap.final).float(), dim=-1)
         replay = continue_from(ad, cap, start, torch.arange(cap.final.shape[1]))
     torch.testing.assert_close(replay, full, atol=1e-5, rtol=1e-5)
+
+
+def test_30b_a3b_cpu_reduction_keeps_the_config_valid():
+    from seats_core import bench as B
+
+    cfg, notes = B.shape_config(
+        "30b-a3b", **{k: B.CPU_REDUCED[k] for k in ("layers", "encoder_layers", "vocab")}
+    )
+    tc, vc = cfg.text_config, cfg.vision_config
+    assert tc.num_hidden_layers == 14 and cfg.audio_config.encoder_layers == 2
+    assert vc.depth == 3 and vc.deepstack_visual_indexes == [0, 1, 2]  # DeepStack keeps its three taps
+    special = [getattr(cfg, f) for f in Qwen3OmniAdapter.special_id_fields] + [
+        tc.pad_token_id,
+        tc.eos_token_id,
+    ]
+    assert all(0 <= i < B.CPU_REDUCED["vocab"] for i in special) and len(set(special)) == len(special)
+    cfg2, notes2 = B.shape_config("30b-a3b", experts=B.CPU_REDUCED["experts"])
+    assert cfg2.text_config.num_experts == 8 and cfg2.text_config.num_experts_per_tok == 8
+    assert any("experts 8 of 128" in n for n in notes2) and len(notes) == 4

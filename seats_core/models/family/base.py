@@ -206,8 +206,9 @@ class FamilyAdapter:
         if encoder_layers is not None:
             vc = cfg.vision_config
             if encoder_layers < vc.depth:
-                notes.append(f"vision blocks {encoder_layers} of {vc.depth}")
+                depth = vc.depth
                 cls._reduce_vision(vc, encoder_layers)
+                notes.append(f"vision blocks {vc.depth} of {depth}")
             ac = cfg.audio_config
             if encoder_layers < ac.encoder_layers:
                 notes.append(f"audio layers {encoder_layers} of {ac.encoder_layers}")
