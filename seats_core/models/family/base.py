@@ -73,6 +73,7 @@ class FamilyAdapter:
     checkpoint_types: tuple[str, ...] = ()  # `model_type`s of full checkpoints whose thinker it handles
     name_tags: tuple[str, ...] = ()  # lower-case fragments of hub ids of this family
     processor_class_name: str = ""
+    thinker_class_name: str = ""
     presets: dict = {}  # layer-averaged (R_video, R_audio) presets of the paper for this family
     has_deepstack: bool = False
 
@@ -92,8 +93,6 @@ class FamilyAdapter:
                 f"seats_core expects (transformers {transformers.__version__}): {e}. Load the thinker alone "
                 f"({self.thinker_class_name})."
             ) from e
-
-    thinker_class_name: str = ""
 
     # ---- classes (for building thinkers from a config, e.g. random-weight benchmarks) ------------------
     @classmethod
@@ -139,7 +138,7 @@ class FamilyAdapter:
             spatial_merge=int(vc.spatial_merge_size),
         )
 
-    audio_pool: int = 1
+    audio_pool: int = 1  # encoder rows per audio token (pooling stride after the audio encoder)
 
     def _seconds_per_chunk(self) -> float | None:
         return None

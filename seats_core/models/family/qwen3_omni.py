@@ -63,7 +63,7 @@ class Qwen3OmniAdapter(FamilyAdapter):
 
     @staticmethod
     def add_deepstack(hidden: torch.Tensor, rows: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
-        """hidden (1, S, D) with `embeds` (Nv, D) rows `feature_rows` added at positions `rows`, as the text model does.
+        """hidden (1, S, D) with DeepStack features added at positions `rows`, as the text model does.
 
         rows: (n,) positions in the current sequence; embeds: (n, D) their DeepStack features. Same arithmetic
         as the stock `_deepstack_process` (a clone, then an add in the hidden dtype), so keep-all is exact.
@@ -94,8 +94,3 @@ class Qwen3OmniAdapter(FamilyAdapter):
         cos, sin = cos.unsqueeze(-2).float(), sin.unsqueeze(-2).float()
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         return q.transpose(0, 1), k.transpose(0, 1), attn.scaling
-
-    def llm_dims(self):
-        from ...flops import LLMDims
-
-        return LLMDims.from_config(self.text_config)
