@@ -22,7 +22,7 @@ from seats_core.attach import build_plan
 from seats_core.config import METHODS, SeatsConfig
 from seats_core.media import MediaConfig, MediaError
 from seats_core.method import PRESETS
-from seats_core.models.loader import KNOWN_REAL, MINI, ModelLoadError, frame_pixels
+from seats_core.models.loader import KNOWN_REAL, MINI, MINIS, ModelLoadError, frame_pixels
 from seats_core.pipeline import Engine, InputError
 
 from . import examples, plots, present
@@ -73,7 +73,7 @@ def default_model() -> str:
 
 
 def model_choices() -> list[str]:
-    return list(dict.fromkeys([default_model(), MINI, *KNOWN_REAL]))
+    return list(dict.fromkeys([default_model(), *MINIS, *KNOWN_REAL]))
 
 
 def media_for(model: str | None) -> MediaConfig:
@@ -197,7 +197,7 @@ def run_models(
         prep = engine.prepare(clip, question, media_for(model))
     except (MediaError, InputError) as e:
         raise gr.Error(str(e)) from e
-    notes = []
+    notes = [f"Note: {engine.model.disclaimer}."] if engine.model.disclaimer else []
     if not prep.clip.has_audio:
         notes.append("This clip has no audio track: every method ran on video tokens only.")
     keys = list(configs)

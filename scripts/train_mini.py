@@ -322,9 +322,9 @@ def build(seed: int, qk_init: float = 0.0):
     processor = mini.build_processor(tokenizer)
     config = mini.build_config(tokenizer)
     config._attn_implementation = "sdpa"
-    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+    from seats_core.models.family import family_of
 
-    model = Qwen2_5OmniThinkerForConditionalGeneration(config).float()
+    model = family_of(config).thinker_class()(config).float()
     if qk_init:  # larger than the stock 0.02: attention leaves its uniform start sooner (shorter plateau)
         with torch.no_grad():
             for layer in model.model.language_model.layers:

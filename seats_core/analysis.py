@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .layout import AUDIO, TEXT, VIDEO, TokenLayout, build_layout
-from .models.adapter import KW_ROPE, OmniAdapter
+from .models.family import FamilyAdapter as OmniAdapter
 
 MODES = {"video": (VIDEO,), "audio": (AUDIO,), "both": (VIDEO, AUDIO)}  # knockout mode -> modalities removed
 SHARE_ORDER = (TEXT, VIDEO, AUDIO)  # order of the three numbers in attention.share
@@ -43,6 +43,27 @@ class Capture:
     final: torch.Tensor
     cos: torch.Tensor
     sin: torch.Tensor
+    extras: dict | None = (
+        None  # per-layer injections (Qwen3-Omni DeepStack): {"embeds": [...], "mask": (1, S)}
+    )
+
+    def inject(self, ad: OmniAdapter, keep: torch.Tensor):
+        """`run_layers`' inject(i, hidden) for a continuation on positions `keep`, or None without injections.
+
+        After layer i < len(embeds), the video tokens among `keep` get their DeepStack rows, as in the full run.
+        """
+        if self.extras is None:
+            return None
+        mask = self.extras["mask"].reshape(-1).to(keep.device)  # (S,) bool, video positions
+        rank = mask.long().cumsum(0) - 1  # (S,) k-th video token
+        rows = mask[keep].nonzero().squeeze(-1)  # (n,) video rows among the kept
+        feature_rows = rank[keep[rows]]  # (n,)
+        embeds = self.extras["embeds"]
+
+        def inject(i: int, hidden: torch.Tensor) -> torch.Tensor:
+            return ad.add_deepstack(hidden, rows, embeds[i][feature_rows]) if i < len(embeds) else hidden
+
+        return inject
 
 
 def capture_prefill(ad: OmniAdapter, inputs: dict, **call_kwargs) -> Capture:
@@ -55,11 +76,17 @@ def capture_prefill(ad: OmniAdapter, inputs: dict, **call_kwargs) -> Capture:
         def hook(module, args, kwargs):
             hidden[i] = ad.split_layer_call(args, kwargs)
             if not rope:
-                rope.append(kwargs[KW_ROPE])
+                rope.append(ad.layer_rope(kwargs))
 
         return hook
 
+    extras: list = []
+
+    def peek(module, args, kwargs):  # read (not take) the decoder's per-layer injections; the run is stock
+        extras.append(ad.take_decoder_extras(kwargs)[1])
+
     handles = [layer.register_forward_pre_hook(pre(i), with_kwargs=True) for i, layer in enumerate(ad.layers)]
+    handles.append(ad.text_model.register_forward_pre_hook(peek, with_kwargs=True))
     handles.append(ad.layers[-1].register_forward_hook(lambda m, a, out: final.append(out)))
     try:
         with ad.last_position_logits():
@@ -70,7 +97,9 @@ def capture_prefill(ad: OmniAdapter, inputs: dict, **call_kwargs) -> Capture:
     if len(hidden) != ad.num_layers or not final:
         raise RuntimeError("the prefill did not pass through every decoder layer")
     cos, sin = rope[0]
-    return Capture([hidden[i] for i in range(ad.num_layers)], final[-1], cos, sin)
+    return Capture(
+        [hidden[i] for i in range(ad.num_layers)], final[-1], cos, sin, extras[0] if extras else None
+    )
 
 
 def question_rows(layout: TokenLayout, input_ids: torch.Tensor, delimiter_ids) -> torch.Tensor:
@@ -128,7 +157,11 @@ def continue_from(ad: OmniAdapter, cap: Capture, layer: int, keep: torch.Tensor)
     else:
         idx = keep.to(cap.cos.device)
         hidden = ad.run_layers(
-            cap.hidden[layer][:, idx], cap.cos[:, idx], cap.sin[:, idx], start=layer
+            cap.hidden[layer][:, idx],
+            cap.cos[:, idx],
+            cap.sin[:, idx],
+            start=layer,
+            inject=cap.inject(ad, idx),
         )  # (1, K, D)
     return torch.log_softmax(ad.last_logits(hidden).float(), dim=-1)  # (V,)
 
@@ -171,15 +204,14 @@ def analyze(engine, prep, *, progress=None) -> dict:
     """
     ad: OmniAdapter = engine.adapter
     inputs = prep.inputs
-    ids = inputs["input_ids"]
+    ids = ad.call_input_ids(inputs)
     if ids.shape[0] != 1:
         raise ValueError("the analysis runs one clip at a time (batch 1)")
     t0 = time.perf_counter()
-    spg = float(inputs["video_second_per_grid"].reshape(-1)[0]) if "video_second_per_grid" in inputs else 1.0
-    layout = build_layout(
-        ids[0], ad.token_ids, inputs.get("video_grid_thw"), spg, spatial_merge_size=ad.spatial_merge_size
-    )
-    cap = capture_prefill(ad, inputs, **OmniAdapter.generate_kwargs(prep.clip.has_audio))
+    grid = ad.call_video_grid(inputs)
+    spg = ad.inputs_seconds_per_grid(inputs) if grid is not None else 1.0
+    layout = build_layout(ids[0], ad.token_ids, grid, spg, **ad.layout_kwargs(spg))
+    cap = capture_prefill(ad, inputs, **ad.generate_kwargs(prep.clip.has_audio))
     t1 = time.perf_counter()
     rows = question_rows(layout, ids, ad.media_delimiter_ids)
     attention = {"share": [], "video_windows": [], "audio_windows": []}

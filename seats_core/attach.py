@@ -1,4 +1,4 @@
-"""Attach SEATS (or a baseline) to one loaded Qwen2.5-Omni thinker with hooks; restore it exactly on exit.
+"""Attach SEATS (or a baseline) to one loaded Qwen-Omni thinker with hooks; restore it exactly on exit.
 
     with Pruner(thinker, SeatsConfig.make("seats", "R10")) as pruner:
         out = thinker.generate(**inputs, use_audio_in_video=True)
@@ -7,71 +7,31 @@
 How it works (nothing of transformers is copied or patched globally):
 - a pre-hook on the thinker sees each call's input_ids / video grid and builds the token layout at prefill;
 - pre-hooks on the last vision block and last audio layer record Stage-I importance (a statistic only);
+- a pre-hook on the text model takes per-layer injections off its call (Qwen3-Omni's DeepStack features), and
+  the decoder-layer hooks add them to the visual tokens still alive, before any drop at that layer;
 - a pre-hook on every decoder layer keeps the residual stream and the layer's kwargs (RoPE cos/sin, position
   ids, mask) on the tokens still alive; at a drop layer it first chooses which tokens survive, and prunes the
   KV cache already written by earlier layers. Positions keep their original numbering throughout, so
   generate() continues decoding from the original maximum position + 1.
+
+Every module path, kwarg name and layout constant comes from the model family's adapter (models/family).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 
 from . import method as M
 from .config import SeatsConfig
 from .layout import AUDIO, TEXT, VIDEO, build_layout
-from .models.adapter import KW_CACHE, KW_MASK, KW_POS, KW_ROPE, OmniAdapter
+from .methods import BEFORE_LLM, USES_IMPORTANCE, Drop, build_plan
+from .models.family import get_adapter
 from .trace import PruneTrace
 
-# Stage kinds a drop can have (the `kind` of Drop).
-BEFORE_LLM = ("stage1", "random", "divprune", "visionzip", "uniform")
-USES_IMPORTANCE = ("stage1", "visionzip")  # kinds that read the encoders' Stage-I attention statistic
-WINDOW_SECONDS = 2.0  # Qwen2.5-Omni interleaves video and audio in 2-second chunks (seconds_per_chunk)
-
-
-@dataclass(frozen=True)
-class Drop:
-    """One drop point: before decoder layer `layer` (0-based; = "after layer `layer`" 1-based)."""
-
-    layer: int
-    kind: str  # stage1 | random | divprune | visionzip | uniform | stage2 | fastv | stage3
-    keep_video: float = 1.0  # fraction of the current video tokens kept (Stage I: of all video tokens)
-    keep_audio: float = 1.0
-
-
-def build_plan(cfg: SeatsConfig, num_layers: int) -> list[Drop]:
-    """The drops a method makes at a layer-averaged retention (refuses what it cannot meet, spec §5)."""
-    v, a = cfg.retention
-    m = cfg.method
-    if m == "full":
-        return []
-    if m == "random":
-        return [Drop(0, "random", v, a)]
-    if m == "divprune-om":
-        return [Drop(0, "divprune", v, a)]
-    if m == "visionzip-om":
-        return [Drop(0, "visionzip", v, a)]
-    if m in ("fastv", "fastv-om"):
-        if m == "fastv" and a < 1.0:
-            raise ValueError(
-                f"fastv prunes video tokens only, so it cannot keep {a:.2f} of the audio; use fastv-om, or ask for "
-                f"audio retention 1.0 (e.g. --retention {v},1.0)"
-            )
-        kv = M.fastv_keep_ratio(v, num_layers, cfg.fastv_layer)
-        ka = M.fastv_keep_ratio(a, num_layers, cfg.fastv_layer) if m == "fastv-om" else 1.0
-        return [Drop(cfg.fastv_layer, "fastv", kv, ka)]
-    # seats
-    drops, late = cfg.drop_layers, cfg.late_layer
-    keeps_v = M.retention_schedule(num_layers, drops, late, v, cfg.encoder_scale)
-    keeps_a = M.retention_schedule(num_layers, drops, late, a, cfg.encoder_scale)
-    plan = [Drop(0, "stage1", cfg.encoder_scale * v, cfg.encoder_scale * a)]
-    plan += [Drop(d, "stage2", kv, ka) for d, kv, ka in zip(drops, keeps_v, keeps_a)]
-    if late <= num_layers:
-        plan.append(Drop(late - 1, "stage3", 0.0, 0.0))
-    return plan
+# Drops, plans and stage kinds come from the methods registry (seats_core/methods.py).
+__all__ = ["BEFORE_LLM", "USES_IMPORTANCE", "Drop", "Pruner", "build_plan"]
 
 
 def _sync(device: torch.device) -> None:
@@ -90,8 +50,10 @@ class Pruner:
         *,
         seconds_per_grid: float = 1.0,
     ):
-        self.ad = OmniAdapter(thinker)
-        self.config = config.resolve(self.ad.num_layers)
+        self.ad = get_adapter(thinker)
+        self.config = config.resolve(
+            self.ad.num_layers, presets=self.ad.presets, layout=self.ad.drop_layout()
+        )
         self.plan = build_plan(self.config, self.ad.num_layers) if plan is None else list(plan)
         self._drops = {d.layer: d for d in self.plan}
         if len(self._drops) != len(self.plan):
@@ -113,6 +75,7 @@ class Pruner:
         self._handles.append(ad.thinker.register_forward_pre_hook(self._on_call, with_kwargs=True))
         self._handles.append(ad.thinker.register_forward_hook(self._after_call, with_kwargs=True))
         self._handles.append(ad.visual.register_forward_pre_hook(self._on_visual, with_kwargs=True))
+        self._handles.append(ad.text_model.register_forward_pre_hook(self._on_decoder, with_kwargs=True))
         if self._needs_importance:
             self._handles.append(
                 ad.vision_last_block.register_forward_pre_hook(self._on_vision, with_kwargs=True)
@@ -134,19 +97,18 @@ class Pruner:
 
     # ---- thinker call ----------------------------------------------------------------------------------
     def _on_call(self, module, args, kwargs):
-        ids = kwargs.get("input_ids")
-        cache = kwargs.get(KW_CACHE)
-        past = cache.get_seq_length() if cache is not None else 0
-        self._prefill = past == 0 and ids is not None and ids.shape[-1] > 1
+        ad = self.ad
+        ids = ad.call_input_ids(kwargs)
+        cache = ad.call_cache(kwargs)
+        self._prefill = ad.is_prefill_call(kwargs)
         if self._prefill:
             if ids.shape[0] != 1:
                 raise ValueError("SEATS hooks support batch size 1 (the paper's evaluation setting)")
-            grid = kwargs.get("video_grid_thw", self._vision.get("grid"))
-            spg = kwargs.get("video_second_per_grid")
-            spg = float(spg.reshape(-1)[0]) if spg is not None else self.seconds_per_grid
-            layout = build_layout(
-                ids[0], self.ad.token_ids, grid, spg, spatial_merge_size=self.ad.spatial_merge_size
-            )
+            grid = ad.call_video_grid(kwargs)
+            grid = self._vision.get("grid") if grid is None else grid
+            spg = ad.call_seconds_per_grid(kwargs)
+            spg = self.seconds_per_grid if spg is None else spg
+            layout = build_layout(ids[0], ad.token_ids, grid, spg, **ad.layout_kwargs(spg))
             dev = ids.device
             self.trace = PruneTrace.new(layout, self.ad.num_layers)
             self._state = dict(
@@ -157,16 +119,28 @@ class Pruner:
                 modality=layout.modality.to(dev),
                 window=layout.window.to(dev),
                 importance={},
+                extras=None,
+                video_rank=(layout.modality == VIDEO).cumsum(0).sub(1).to(dev),  # (S,) k-th video token
                 device=dev,
             )
         elif cache is not None and ids is not None:
             # Decode: layer 0's cache may be shorter than the prompt; give the 2-D mask the same key length.
-            am = kwargs.get(KW_MASK)
-            n = self.ad.cache_length(cache, 0) + ids.shape[-1]
+            am = ad.call_mask(kwargs)
+            n = ad.cache_length(cache, 0) + ids.shape[-1]
             if isinstance(am, torch.Tensor) and am.dim() == 2 and am.shape[-1] != n:
                 if not bool(am.all()):
                     raise ValueError("padded batches are not supported with pruning")
-                kwargs = {**kwargs, KW_MASK: am[:, -n:]}
+                kwargs = ad.with_mask(kwargs, am[:, -n:])
+        return args, kwargs
+
+    def _on_decoder(self, module, args, kwargs):
+        """Before the decoder: take per-layer injections (DeepStack) so the layer hooks can apply them."""
+        if not self._prefill or self._state is None:
+            return None
+        kwargs, extras = self.ad.take_decoder_extras(kwargs)
+        if extras is None:
+            return None
+        self._state["extras"] = extras
         return args, kwargs
 
     def _after_call(self, module, args, kwargs, output):
@@ -181,31 +155,23 @@ class Pruner:
     # generate() may run the vision encoder before the prefill call (transformers 5.x), so the vision
     # statistics are kept aside and picked up by the next prefill.
     def _on_visual(self, module, args, kwargs):
-        self._vision = {
-            "grid": kwargs.get("grid_thw", args[1] if len(args) > 1 else None),
-            "importance": None,
-        }
+        self._vision = {"grid": self.ad.visual_grid(args, kwargs), "importance": None}
 
     def _on_vision(self, module, args, kwargs):
         grid = self._vision.get("grid")
         if grid is None or grid.shape[0] != 1:
             return None
-        q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in window-permuted order
+        q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in the encoder's row order
         gt, gh, gw = (int(x) for x in grid[0])
         if self.config.window_rule == "authors":  # fixed blocks of 2 temporal grids (spec §9)
-            grids_per_window = M.VIDEO_BLOCK_GRIDS
-        else:
-            grids_per_window = max(1, round(WINDOW_SECONDS / self.seconds_per_grid))
-        chunk = grids_per_window * gh * gw
-        imp = torch.cat(
-            [
-                M.received_attention(q[:, s : s + chunk], k[:, s : s + chunk], scale)
-                for s in range(0, q.shape[1], chunk)
-            ]
-        )  # (N,) per patch
-        unit = self.ad.spatial_merge_size**2
-        per_token = imp.view(-1, unit).mean(1)  # (N/4,) per LLM token, permuted order
-        self._vision["importance"] = per_token[self.ad.vision_raster_order(grid)]
+            grids = M.VIDEO_BLOCK_GRIDS
+        else:  # the family's interleave chunk in time
+            grids = self.ad.stage1_video_grids(self.seconds_per_grid)
+        chunk = grids * gh * gw  # patches per Stage-I window
+        imp = M.chunked_received_attention(q, k, M.fixed_chunks(q.shape[1], chunk), scale)  # (N,) per patch
+        per_token = M.pool_rows(imp, self.ad.spatial_merge_size**2)  # (N/4,) per LLM token, encoder order
+        order = self.ad.vision_raster_order(grid)
+        self._vision["importance"] = per_token if order is None else per_token[order]
         return None
 
     def _on_audio(self, module, args, kwargs):
@@ -213,12 +179,8 @@ class Pruner:
         if st is None:
             return None
         q, k, scale, cu = self.ad.audio_qk(args, kwargs)  # (H, N, d), chunk boundaries (C+1,)
-        bounds = cu.tolist()
-        imp = torch.cat(
-            [M.received_attention(q[:, s:e], k[:, s:e], scale) for s, e in zip(bounds[:-1], bounds[1:])]
-        )
-        n = (imp.numel() - 2) // 2 + 1  # tokens after the stride-2 pooling
-        st["importance"][AUDIO] = (imp[0 : 2 * n : 2] + imp[1 : 2 * n : 2]) / 2
+        imp = M.chunked_received_attention(q, k, cu.tolist(), scale)  # (N,) per encoder row
+        st["importance"][AUDIO] = M.pool_rows(imp, self.ad.audio_pool)  # (N / pool,) per audio token
         return None
 
     # ---- decoder layers ------------------------------------------------------------------------------
@@ -231,29 +193,36 @@ class Pruner:
     def _on_layer(self, i: int, args, kwargs):
         ad = self.ad
         if not self._prefill:
-            mask, cache = kwargs.get(KW_MASK), kwargs.get(KW_CACHE)
+            mask, cache = ad.call_mask(kwargs), ad.layer_cache(kwargs)
             if isinstance(mask, torch.Tensor) and mask.dim() == 4 and cache is not None:
                 n = ad.cache_length(cache, i) + mask.shape[-2]
                 if mask.shape[-1] != n:
-                    return args, {**kwargs, KW_MASK: mask[..., -n:]}
+                    return args, ad.with_mask(kwargs, mask[..., -n:])
             return None
         st = self._state
         hidden = ad.split_layer_call(args, kwargs)
+        extras = st["extras"]
+        if extras is not None and 1 <= i <= len(extras["embeds"]):
+            hidden = self._inject(hidden, extras["embeds"][i - 1])  # after layer i-1, before a drop at i
         if i in self._drops:
             hidden = self._drop(self._drops[i], hidden, kwargs)
         alive = st["alive"]
         full = self.trace.layout.length
         if alive.numel() != full:
-            kwargs = dict(kwargs)
-            cos, sin = kwargs[KW_ROPE]
-            kwargs[KW_ROPE] = (cos[:, alive], sin[:, alive])
-            if isinstance(kwargs.get(KW_POS), torch.Tensor):
-                kwargs[KW_POS] = kwargs[KW_POS][..., alive]
-            mask = kwargs.get(KW_MASK)
-            if isinstance(mask, torch.Tensor):
-                kwargs[KW_MASK] = mask[..., alive, :][..., alive]
+            kwargs = ad.slice_layer_kwargs(kwargs, alive)
         st["cache_alive"][i] = alive
         return ad.join_layer_call(args, kwargs, hidden)
+
+    def _inject(self, hidden: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+        """Add DeepStack features (Nv, D), one row per original video token, to the video tokens alive."""
+        st = self._state
+        alive = st["alive"]
+        rows = (
+            (st["modality"][alive] == VIDEO).nonzero().squeeze(-1)
+        )  # (n,) video rows of the current sequence
+        return self.ad.add_deepstack(
+            hidden, rows, embeds[st["video_rank"][alive[rows]]]
+        )  # rows follow survivors
 
     # ---- one drop --------------------------------------------------------------------------------------
     def _drop(self, drop: Drop, hidden: torch.Tensor, kwargs: dict) -> torch.Tensor:
@@ -276,7 +245,7 @@ class Pruner:
                 keep[rows] = False
                 keep[rows[kept]] = True
         else:  # scored drops inside the LLM
-            cos, sin = kwargs[KW_ROPE]
+            cos, sin = self.ad.layer_rope(kwargs)
             layer = drop.layer - 1 if cfg.score_layer == "same" else drop.layer
             layer = max(layer, 0)
             q, k = self.ad.query_key(layer, hidden, cos[:, alive], sin[:, alive])
@@ -299,19 +268,18 @@ class Pruner:
                     rounding=cfg.rounding,
                 )
             else:  # FastV, or Stage II without windows: global top-k per modality, ties to the lower index
-                mask = torch.zeros(int(nt.sum()), dtype=torch.bool, device=rel.device)
+                groups = []
                 for sel, ratio in ((is_video, drop.keep_video), (~is_video, drop.keep_audio)):
                     idx = sel.nonzero().squeeze(-1)  # (n_m,)
-                    n_keep = idx.numel() if ratio >= 1.0 else self._count(ratio, idx.numel())
-                    order = torch.sort(rel[nt][idx].float(), descending=True, stable=True).indices  # (n_m,)
-                    mask[idx[order[:n_keep]]] = True
+                    groups.append((idx, idx.numel() if ratio >= 1.0 else self._count(ratio, idx.numel())))
+                mask = M.topk_mask(rel[nt], groups)
             keep[nt] = mask
         hidden = hidden[:, keep]
         new_alive = alive[keep]
         trace.survives_to[alive[~keep].cpu()] = drop.layer
         st["alive"] = new_alive
         if cfg.prune_kv:
-            cache = kwargs.get(KW_CACHE)
+            cache = self.ad.layer_cache(kwargs)
             for j, had in st["cache_alive"].items():
                 if cache is not None and had.numel() != new_alive.numel():
                     self.ad.prune_cache(cache, j, torch.searchsorted(had, new_alive))

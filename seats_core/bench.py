@@ -1,15 +1,16 @@
-"""Full vs SEATS vs the baselines at real Qwen2.5-Omni shapes, side by side in one process (issue 3 part 3).
+"""Full vs SEATS vs the baselines at real Qwen-Omni shapes, side by side in one process (issue 3 part 3).
 
-    python -m seats_core bench [--shapes mini,3b,7b] [--seconds 10] [--layers N] [--repeats N] [--json OUT]
+    python -m seats_core bench [--shapes mini,3b,7b,mini-qwen3,30b-a3b] [--seconds 10] [--layers N] [--json OUT]
 
 Random weights: timing and FLOPs do not depend on weight values, so each shape's thinker is built from
 `shapes.thinker_config` with a seeded random init -- no checkpoint needed.
 
 Fake input with the real token layout: for a clip of `--seconds` at `--side` x `--side` pixels, 2 fps, with its
 audio track, the prompt is built directly (no tokenizer): `FILLER_BEFORE` ordinary text ids standing for the
-system prompt and chat markup, then the media block exactly as the stock processor lays it out with
-`use_audio_in_video` (`<vision_bos><audio_bos> [V chunk][A chunk] ... <audio_eos><vision_eos>`, 2-second chunks
-by M-RoPE temporal position, see `media_block`; a test checks it against the processor), then `FILLER_AFTER`
+system prompt and chat markup, then the media block exactly as the family's stock processor lays it out with
+`use_audio_in_video` (`<vision_bos><audio_bos> [V chunk][A chunk] ... <audio_eos><vision_eos>`: Qwen2.5 in
+2-second chunks, Qwen3 per frame pair, by M-RoPE temporal position, see the adapter's `media_block`; a test checks
+it against the processor), then `FILLER_AFTER`
 text ids for the question and the assistant prompt. Pixels and log-mel features are random; `video_grid_thw`,
 the audio feature length and `video_second_per_grid` are those the processor would produce.
 
@@ -43,89 +44,48 @@ from .attach import Drop, Pruner
 from .config import SeatsConfig
 from .flops import CONVENTION, LLMDims, prefill_flops
 from .measure import StageTimer, peak_memory_bytes, sync
-from .models.adapter import OmniAdapter
-from .models.fast_vision import fast_vision
+from .methods import bench_methods
+from .models.family import TRANSFORMERS_VERSION, FamilyAdapter, family_of, get_adapter
 from .models.shapes import thinker_config
 
 FPS = 2.0  # frame sampling of qwen-omni-utils
 MIN_FRAMES = 4  # qwen-omni-utils' lower bound on sampled frames
-MEL_FRAMES_PER_SECOND = 100  # Whisper features: 16 kHz audio, hop 160
-AUDIO_POSITIONS_PER_SECOND = 25  # M-RoPE temporal positions per second (processor's position_id_per_seconds)
-SECONDS_PER_CHUNK = 2.0  # the processor's interleaving chunk (seconds_per_chunk)
 FILLER_BEFORE = 40  # Qwen's system prompt + "<|im_start|>system/user" markup before the media block
 FILLER_AFTER = 24  # a short question + "<|im_end|>\n<|im_start|>assistant\n"
 IDEAL_KEEP = 0.1  # the ideal ceiling keeps 10% of each modality from layer 0, chosen without scoring
 RETENTIONS = ("R10", "R25")
-BASELINES = ("random", "fastv-om", "divprune-om", "visionzip-om")
-SHAPE_NAMES = ("mini", "3b", "7b")
+BASELINES = tuple(m for m in bench_methods() if m != "seats")  # the methods registry's bench rows
+SHAPE_NAMES = ("mini", "3b", "7b", "mini-qwen3", "30b-a3b")
+MINI_SHAPES = ("mini", "mini-qwen3")  # run at their own size everywhere
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # CPU defaults for the real shapes (mini keeps its own): decoder layers, encoder depth, clip, vocabulary.
 # 14 layers = half the 7B: SEATS' depth-scaled drop points need >= 13 (shallower ones collide or miss R).
-CPU_REDUCED = dict(layers=14, encoder_layers=2, seconds=4.0, side=224, vocab=32768)
+# 30B-A3B on CPU also keeps 8 of its 128 experts (all 8 active: the routing width of the real model).
+CPU_REDUCED = dict(layers=14, encoder_layers=2, seconds=4.0, side=224, vocab=32768, experts=8)
 GPU_DEFAULTS = dict(seconds=10.0, side=448)
-SPECIAL_ID_FIELDS = (  # thinker-config fields holding special-token ids (remapped when the vocab shrinks)
-    "audio_token_index",
-    "image_token_index",
-    "video_token_index",
-    "audio_start_token_id",
-    "audio_end_token_id",
-    "vision_start_token_id",
-    "vision_end_token_id",
-)
 
 
 # ---- model and input -----------------------------------------------------------------------------------
-def shape_config(shape: str, *, layers=None, encoder_layers=None, vocab=None):
-    """Thinker config of `shape`, optionally cut to `layers` decoder layers / `encoder_layers` encoder layers and
-    a smaller vocabulary (special-token ids moved to its top). Returns (config, list of what was reduced)."""
+def shape_config(shape: str, *, layers=None, encoder_layers=None, vocab=None, experts=None):
+    """Thinker config of `shape`, optionally cut to `layers` decoder layers / `encoder_layers` encoder layers, a
+    smaller vocabulary (special-token ids moved to its top) and fewer MoE experts, by the family's adapter.
+    Returns (config, list of what was reduced)."""
     cfg = thinker_config(shape)
-    tc, notes = cfg.text_config, []
-    if layers is not None and layers != tc.num_hidden_layers:
-        notes.append(f"decoder layers {layers} of {tc.num_hidden_layers}")
-        tc.num_hidden_layers = layers
-        tc.layer_types = list(tc.layer_types[:layers])
-    if encoder_layers is not None:
-        from .bench_encoder import vision_config
-
-        vc = cfg.vision_config
-        if encoder_layers < vc.depth:
-            notes.append(f"vision blocks {encoder_layers} of {vc.depth}")
-            cfg.vision_config = vision_config(shape, encoder_layers)
-        ac = cfg.audio_config
-        if encoder_layers < ac.encoder_layers:
-            notes.append(f"audio layers {encoder_layers} of {ac.encoder_layers}")
-            ac.encoder_layers = encoder_layers
-    if vocab is not None and vocab < tc.vocab_size:
-        notes.append(f"vocabulary {vocab} of {tc.vocab_size}")
-        _shrink_vocab(cfg, vocab)
+    notes = family_of(cfg).reduce_config(
+        cfg, layers=layers, encoder_layers=encoder_layers, vocab=vocab, experts=experts
+    )
     return cfg, notes
 
 
-def _shrink_vocab(cfg, vocab: int) -> None:
-    """Give the text model `vocab` entries; special ids (media, eos, pad) move to the top of the new range."""
-    tc = cfg.text_config
-    top = iter(range(vocab - 1, -1, -1))
-    for name in SPECIAL_ID_FIELDS:
-        if getattr(cfg, name, None) is not None and getattr(cfg, name) >= vocab:
-            setattr(cfg, name, next(top))
-    for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
-        value = getattr(tc, name, None)
-        if isinstance(value, int) and value >= vocab:
-            setattr(tc, name, next(top))
-    tc.vocab_size = vocab
-
-
 def build_thinker(cfg, device: torch.device, dtype: torch.dtype, attn: str = "sdpa", seed: int = 0):
-    """A Qwen2.5-Omni thinker with seeded random weights, built directly on `device` in `dtype`."""
-    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
-
+    """A thinker of the config's family with seeded random weights, built directly on `device` in `dtype`."""
     cfg._attn_implementation = attn
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.device(device), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            thinker = Qwen2_5OmniThinkerForConditionalGeneration(cfg)
+            thinker = family_of(cfg).thinker_class()(cfg)
     finally:
         torch.set_default_dtype(old)
     return thinker.to(device=device, dtype=dtype).eval()
@@ -133,66 +93,28 @@ def build_thinker(cfg, device: torch.device, dtype: torch.dtype, attn: str = "sd
 
 def media_token_ids(cfg) -> dict[str, int]:
     """The special ids a media block is built from, by role, from a thinker config."""
-    return dict(
-        vision_bos=cfg.vision_start_token_id,
-        vision_eos=cfg.vision_end_token_id,
-        audio_bos=cfg.audio_start_token_id,
-        audio_eos=cfg.audio_end_token_id,
-        video=cfg.video_token_id,
-        audio=cfg.audio_token_id,
-    )
+    return FamilyAdapter.media_token_ids(type("View", (), {"config": cfg})())
 
 
-def media_block(ids: dict, grid_thw: tuple[int, int, int], merge: int, audio_tokens: int, spg: float) -> list:
-    """Token ids of one video with its audio track, interleaved as the processor does (use_audio_in_video).
+def media_block(
+    ids: dict, grid_thw: tuple[int, int, int], ad: FamilyAdapter, audio_tokens: int, spg: float
+) -> list:
+    """Token ids of one video with its audio track, interleaved as the family's processor does (use_audio_in_video).
 
-    ids: {"vision_bos", "vision_eos", "audio_bos", "audio_eos", "video", "audio"}; grid_thw of the video;
-    merge: spatial merge size; audio_tokens: audio encoder output length; spg: seconds per temporal grid.
-    Video grid t sits at temporal position t*spg*25, audio token k at k; both are cut into 2-second chunks
-    (50 positions) and chunk j contributes its video tokens, then its audio tokens.
+    ids: {"vision_bos", "vision_eos", "audio_bos", "audio_eos", "video", "audio"} (checked against the adapter's);
+    grid_thw of the video; ad: the family adapter; audio_tokens: audio encoder output length; spg: seconds per
+    temporal grid. See `FamilyAdapter.media_block`.
     """
-    t, h, w = grid_thw
-    per_grid = (h // merge) * (w // merge)
-    per_chunk = int(AUDIO_POSITIONS_PER_SECOND * SECONDS_PER_CHUNK)
-    video_chunk = [int(g * spg * AUDIO_POSITIONS_PER_SECOND) // per_chunk for g in range(t)]
-    chunks = max([*video_chunk, (audio_tokens - 1) // per_chunk if audio_tokens else -1]) + 1
-    out = [ids["vision_bos"], ids["audio_bos"]]
-    for j in range(chunks):
-        out += [ids["video"]] * (per_grid * video_chunk.count(j))
-        out += [ids["audio"]] * max(0, min(audio_tokens, (j + 1) * per_chunk) - j * per_chunk)
-    return out + [ids["audio_eos"], ids["vision_eos"]]
+    if ids != ad.media_token_ids():
+        raise ValueError("media token ids differ from the model's")
+    return ad.media_block(grid_thw, audio_tokens, spg)
 
 
 def fake_inputs(thinker, seconds: float, side: int, seed: int = 0) -> dict:
     """Processor-shaped inputs for a clip of `seconds` at side x side, 2 fps, with audio (see module doc)."""
-    cfg, ad = thinker.config, OmniAdapter(thinker)
-    vc = cfg.vision_config
-    device, dtype = next(thinker.parameters()).device, next(thinker.parameters()).dtype
-    unit = vc.patch_size * vc.spatial_merge_size
-    if side % unit:
-        raise ValueError(f"--side must be a multiple of {unit}, got {side}")
+    ad = get_adapter(thinker)
     frames = max(MIN_FRAMES, round(seconds * FPS))
-    frames += frames % vc.temporal_patch_size
-    grid = (frames // vc.temporal_patch_size, side // vc.patch_size, side // vc.patch_size)
-    spg = vc.temporal_patch_size / FPS
-    mel = round(seconds * MEL_FRAMES_PER_SECOND)
-    ids = media_token_ids(cfg)
-    plain = min(ids.values())  # ordinary text ids lie below every special id in both vocabularies
-    block = media_block(ids, grid, vc.spatial_merge_size, ad.audio_output_length(mel), spg)
-    text = [(i * 7919) % plain for i in range(FILLER_BEFORE + FILLER_AFTER)]
-    input_ids = text[:FILLER_BEFORE] + block + text[FILLER_BEFORE:]
-    g = torch.Generator().manual_seed(seed)
-    patch_dim = vc.in_channels * vc.temporal_patch_size * vc.patch_size**2
-    n_patches = grid[0] * grid[1] * grid[2]
-    return dict(
-        input_ids=torch.tensor([input_ids], device=device),
-        attention_mask=torch.ones(1, len(input_ids), dtype=torch.long, device=device),
-        pixel_values_videos=torch.randn(n_patches, patch_dim, generator=g).to(device, dtype),
-        video_grid_thw=torch.tensor([grid], device=device),
-        video_second_per_grid=torch.tensor([spg], device=device),
-        input_features=torch.randn(1, cfg.audio_config.num_mel_bins, mel, generator=g).to(device, dtype),
-        feature_attention_mask=torch.ones(1, mel, dtype=torch.long, device=device),
-    )
+    return ad.synthetic_inputs(frames, FPS, side, (FILLER_BEFORE, FILLER_AFTER), seed=seed, seconds=seconds)
 
 
 # ---- variants and measurement ---------------------------------------------------------------------------
@@ -210,10 +132,17 @@ class Variant:
 def variants(thinker) -> tuple[list[Variant], list[dict]]:
     """Rows of the table; methods the Pruner refuses at this depth (retention out of reach) come back skipped."""
     full = SeatsConfig.make("full", "R10")
-    rows = [
-        Variant("full (stock enc)", "full", full, fast_encoder=False),
-        Variant("full", "full", full),
-        Variant("ideal 10% @L0", "ideal", full, plan=[Drop(0, "uniform", IDEAL_KEEP, IDEAL_KEEP)]),
+    fast = get_adapter(thinker).has_fast_encoder  # rows run with the family's fast encoder when it has one
+    rows = [Variant("full (stock enc)", "full", full, fast_encoder=False)] if fast else []
+    rows += [
+        Variant("full", "full", full, fast_encoder=fast),
+        Variant(
+            "ideal 10% @L0",
+            "ideal",
+            full,
+            plan=[Drop(0, "uniform", IDEAL_KEEP, IDEAL_KEEP)],
+            fast_encoder=fast,
+        ),
     ]
     skipped = []
     for r in RETENTIONS:
@@ -224,24 +153,22 @@ def variants(thinker) -> tuple[list[Variant], list[dict]]:
             except ValueError as e:
                 skipped.append({"name": f"{method} {r}", "reason": str(e)})
                 continue
-            rows.append(Variant(f"{method} {r}", method, cfg))
+            rows.append(Variant(f"{method} {r}", method, cfg, fast_encoder=fast))
     return rows, skipped
 
 
-def measure(thinker, ad: OmniAdapter, inputs: dict, v: Variant) -> None:
+def measure(thinker, ad: FamilyAdapter, inputs: dict, v: Variant) -> None:
     """One timed prefill of variant `v`; appends to v.times and fills v.record."""
     device = inputs["input_ids"].device
-    pruner = Pruner(
-        thinker, v.config, plan=v.plan, seconds_per_grid=float(inputs["video_second_per_grid"][0])
-    )
-    encoder = fast_vision(ad.visual) if v.fast_encoder else contextlib.nullcontext()
+    pruner = Pruner(thinker, v.config, plan=v.plan, seconds_per_grid=ad.inputs_seconds_per_grid(inputs))
+    encoder = ad.fast_encoder() if v.fast_encoder and ad.has_fast_encoder else contextlib.nullcontext()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with torch.inference_mode(), encoder, pruner, StageTimer(ad) as timer, ad.last_position_logits():
         sync(device)
         t0 = time.perf_counter()
         timer.start()  # like generate(): vision encoder first, then the prefill call
-        out = thinker(**ad.encode_video_first(inputs), use_audio_in_video=True, use_cache=True)
+        out = ad.prefill(inputs, has_audio=True, use_cache=True)
         sync(device)
         total = (time.perf_counter() - t0) * 1e3
     trace = pruner.trace
@@ -274,7 +201,7 @@ def _med(xs: list[float]) -> float:
 def summarize(rows: list[Variant], dims: LLMDims) -> list[dict]:
     """JSON rows with FLOPs and speedups against the unpruned rows of the same run."""
     full = next(v for v in rows if v.name == "full")
-    stock = next(v for v in rows if v.name == "full (stock enc)")
+    stock = next((v for v in rows if v.name == "full (stock enc)"), full)  # families without a fast encoder
     full_flops = prefill_flops(dims, full.record["tokens_per_layer"])
     out = []
     for v in rows:
@@ -305,20 +232,24 @@ def summarize(rows: list[Variant], dims: LLMDims) -> list[dict]:
 
 
 def bench_shape(shape: str, args, device: torch.device, dtype: torch.dtype) -> dict:
-    reduce = device.type == "cpu" and shape != "mini"
+    reduce = device.type == "cpu" and shape not in MINI_SHAPES
 
     def pick(name: str):
         given = getattr(args, name)
         return given if given is not None else (CPU_REDUCED if reduce else GPU_DEFAULTS).get(name)
 
     cfg, notes = shape_config(
-        shape, layers=pick("layers"), encoder_layers=pick("encoder_layers"), vocab=pick("vocab")
+        shape,
+        layers=pick("layers"),
+        encoder_layers=pick("encoder_layers"),
+        vocab=pick("vocab"),
+        experts=pick("experts"),
     )
     seconds, side = pick("seconds"), pick("side")
     t0 = time.perf_counter()
     thinker = build_thinker(cfg, device, dtype, seed=args.seed)
     build_s = time.perf_counter() - t0
-    ad = OmniAdapter(thinker)
+    ad = get_adapter(thinker)
     inputs = fake_inputs(thinker, seconds, side, seed=args.seed)
     rows, skipped = variants(thinker)
     for rnd in range(args.warmup + args.repeats):
@@ -328,9 +259,10 @@ def bench_shape(shape: str, args, device: torch.device, dtype: torch.dtype) -> d
                 v.times.clear()
         if args.verbose:
             print(f"  {shape}: round {rnd + 1}/{args.warmup + args.repeats} done", flush=True)
-    dims = LLMDims.from_config(ad.text_config)
+    dims = ad.llm_dims()
     result = dict(
         shape=shape,
+        family=ad.family,
         reduced=notes,
         num_layers=ad.num_layers,
         seconds=seconds,
@@ -407,7 +339,11 @@ LEGEND = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--shapes", default="mini,3b,7b", help="comma-separated: mini, 3b, 7b")
+    p.add_argument(
+        "--shapes",
+        default="mini,3b,7b",
+        help=f"comma-separated: {', '.join(SHAPE_NAMES)} (default mini,3b,7b)",
+    )
     p.add_argument("--seconds", type=float, default=None, help="clip length (default 10; CPU real shapes 4)")
     p.add_argument("--side", type=int, default=None, help="frame side in pixels (default 448; CPU 224)")
     p.add_argument(
@@ -415,6 +351,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--encoder-layers", type=int, default=None, help="vision blocks / audio layers kept")
     p.add_argument("--vocab", type=int, default=None, help="text vocabulary (default: real; CPU 32768)")
+    p.add_argument(
+        "--experts", type=int, default=None, help="MoE experts kept (default: real; CPU 30b-a3b 8)"
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
@@ -445,13 +384,11 @@ def run_bench(args: argparse.Namespace) -> dict:
         results[shape] = res
         print(format_shape(res, name, dtype_name, args.repeats, args.warmup), flush=True)
     print(LEGEND)
-    import transformers
-
     return dict(
         device=name,
         dtype=dtype_name,
         torch=torch.__version__,
-        transformers=transformers.__version__,
+        transformers=TRANSFORMERS_VERSION,
         repeats=args.repeats,
         warmup=args.warmup,
         flops_convention=CONVENTION,

@@ -19,13 +19,13 @@ import time
 
 import torch
 
+from .models.family import Qwen25OmniAdapter
 from .models.fast_vision import fast_vision
 from .models.shapes import thinker_config
 
 FPS = 2.0  # frame sampling rate of qwen-omni-utils
 MIN_FRAMES = 4  # qwen-omni-utils' lower bound on sampled frames
 CPU_DEFAULT_DEPTH = 8  # blocks kept for the 7B shape on CPU
-FULLATT_PERIOD = 8  # the 7B has a full-attention block every 8 blocks (7, 15, 23, 31)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -33,11 +33,7 @@ def vision_config(shape: str, depth: int | None):
     """The vision sub-config at `shape`, optionally cut to `depth` blocks (full attention every 8th block)."""
     cfg = copy.deepcopy(thinker_config(shape).vision_config)
     if depth is not None and depth != cfg.depth:
-        kept = [i for i in cfg.fullatt_block_indexes if i < depth]
-        cfg.depth = depth
-        cfg.fullatt_block_indexes = kept or [
-            i for i in range(depth) if i % FULLATT_PERIOD == FULLATT_PERIOD - 1
-        ]
+        Qwen25OmniAdapter._reduce_vision(cfg, depth)
     return cfg
 
 
@@ -83,11 +79,9 @@ def run(args) -> dict:
         depth = CPU_DEFAULT_DEPTH
     cfg = vision_config(args.shape, depth)
     cfg._attn_implementation = args.attn
-    from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import Qwen2_5OmniVisionEncoder
-
     torch.manual_seed(args.seed)
     with torch.device(device):
-        encoder = Qwen2_5OmniVisionEncoder(cfg).to(dtype).eval()
+        encoder = Qwen25OmniAdapter.vision_encoder_class()(cfg).to(dtype).eval()
     grid = clip_grid(cfg, args.seconds, args.side).to(device)
     patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2
     pixels = torch.randn(int(grid.prod()), patch_dim, device=device, dtype=dtype)  # (patches, C*T*P*P)

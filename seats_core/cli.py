@@ -31,7 +31,12 @@ USER_ERRORS = (MediaError, ModelLoadError, ValueError, FileNotFoundError)
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="mini", help="'mini' (built-in, offline), a hub id or a local folder")
+    p.add_argument(
+        "--model",
+        default="mini",
+        help="'mini' (built-in Qwen2.5-Omni, offline), 'mini-qwen3' (built-in Qwen3-Omni, random weights), "
+        "a hub id or a local folder",
+    )
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention implementation")
 
@@ -41,26 +46,32 @@ def add_media_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--frame-tokens",
         default=None,
-        help="MIN,MAX LLM tokens per frame pair (28x28-pixel blocks); default: the model's own budget "
-        "(128,144 as in the paper's evaluation; 9,16 for the trained miniature)",
+        help="MIN,MAX LLM tokens per frame pair (blocks of the model family's token size: 28 px Qwen2.5, "
+        "32 px Qwen3); default: the model's own budget (128,144 as in the paper's evaluation; 9,16 for the "
+        "trained miniature)",
     )
     p.add_argument("--max-seconds", type=float, default=600.0, help="refuse longer clips")
 
 
-def media_config(args: argparse.Namespace):
-    """MediaConfig from the flags; frame budget from --frame-tokens, else the model's (see Engine.media)."""
+def media_config(args: argparse.Namespace, engine=None):
+    """MediaConfig from the flags; frame budget from --frame-tokens, else the model's (see Engine.media).
+
+    With a loaded `engine`, the token block (pixels per LLM token side) is its family's; without, the default.
+    """
     from .media import MediaConfig
     from .models.loader import frame_pixels
 
+    base = MediaConfig(fps=args.fps, max_seconds=args.max_seconds)
     if args.frame_tokens is None:
-        return replace(MediaConfig(fps=args.fps, max_seconds=args.max_seconds), **frame_pixels(args.model))
+        return engine.media(base) if engine is not None else replace(base, **frame_pixels(args.model))
     try:
         lo, hi = (int(x) for x in str(args.frame_tokens).split(","))
     except ValueError as e:
         raise ValueError(f"--frame-tokens must be MIN,MAX integers, got {args.frame_tokens!r}") from e
-    block = 28 * 28  # pixels per LLM token: 14-px patches merged 2x2
+    side = engine.adapter.media_layout.token_block_px if engine is not None else base.factor
+    block = side * side  # pixels per LLM token: patches merged 2x2
     return MediaConfig(
-        fps=args.fps, min_pixels=lo * block, max_pixels=hi * block, max_seconds=args.max_seconds
+        fps=args.fps, min_pixels=lo * block, max_pixels=hi * block, max_seconds=args.max_seconds, factor=side
     )
 
 
@@ -94,8 +105,9 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--max-new-tokens must be at least 1")
     if not Path(args.clip).exists():
         raise MediaError(f"{args.clip}: not found")
-    media = media_config(args)
+    media_config(args)  # refuses bad flags before loading
     engine = Engine(args.model, device=args.device, attn=args.attn)
+    media = media_config(args, engine)
     prep = engine.prepare(args.clip, args.question, media)
     result = engine.run(prep, config, max_new_tokens=args.max_new_tokens, repeats=args.repeats)
     result["media_config"] = media.to_dict()
@@ -116,6 +128,7 @@ def _flops(x: float) -> str:
 
 def summary(r: dict) -> str:
     f, t, ret = r["flops"], r["timing_ms"], r["retention_measured"]
+    note = [f"note: {r['disclaimer']}"] if r.get("disclaimer") else []
 
     def flops_line(key: str, label: str) -> str:
         run, full = f[key], f[key.replace("prefill", "prefill_full", 1)]
@@ -125,6 +138,7 @@ def summary(r: dict) -> str:
     return "\n".join(
         [
             f"answer: {r['answer']}",
+            *note,
             f"{r['method']} at retention {tuple(r['retention'])} on {r['model']} ({r['num_layers']} layers, {r['device']})",
             f"kept (layer-averaged): video {ret['video']}, audio {ret['audio']}, overall {ret['overall']}",
             flops_line("prefill", "(as generate() runs it, LM head on the last position)"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .method import PRESETS, ROUNDINGS, default_drop_layers, parse_retention
+from .methods import METHOD_NAMES as METHODS  # the methods registry names them
 
-METHODS = ("full", "seats", "random", "fastv", "fastv-om", "divprune-om", "visionzip-om")
 # Where windows come from (SEATS_SPEC §9): "authors" = Stage I in fixed token blocks (2 temporal grids of video,
 # 50 audio tokens), Stage II from the runs of the current sequence; "time" = 2-second windows from timestamps
 # (the layout's `window`) in both stages. Identical for Stage I at 2 fps on Qwen2.5-Omni.
@@ -67,17 +67,38 @@ class SeatsConfig:
             raise ValueError(f"visionzip_contextual must be in [0, 1), got {self.visionzip_contextual}")
 
     @classmethod
-    def make(cls, method: str = "seats", retention: str | tuple[float, float] = "R10", **kw) -> SeatsConfig:
-        """Build from CLI-style values: retention as 'R10' or 'V,A' or a pair."""
+    def make(
+        cls,
+        method: str = "seats",
+        retention: str | tuple[float, float] = "R10",
+        presets: dict | None = None,
+        **kw,
+    ) -> SeatsConfig:
+        """Build from CLI-style values: retention as 'R10' or 'V,A' or a pair.
+
+        A preset name is parsed with `presets` (default: Qwen2.5-Omni's) and remembered in extra["preset"], so
+        `resolve` reads it again from the family's own presets (Qwen3-Omni's differ) once the model is known.
+        """
         pair = (
-            parse_retention(retention) if isinstance(retention, str) else tuple(float(x) for x in retention)
+            parse_retention(retention, presets)
+            if isinstance(retention, str)
+            else tuple(float(x) for x in retention)
         )
+        if isinstance(retention, str) and "," not in retention:  # a preset name: kept in extra["preset"]
+            kw["extra"] = {**kw.get("extra", {}), "preset": retention.strip().upper()}
         return cls(method=method, retention=pair, **kw)
 
-    def resolve(self, num_layers: int) -> SeatsConfig:
-        """Fill depth-dependent fields for a model with `num_layers` decoder layers."""
-        drops, late, derived = default_drop_layers(num_layers)
+    def resolve(self, num_layers: int, presets: dict | None = None, layout=None) -> SeatsConfig:
+        """Fill depth-dependent fields for a model with `num_layers` decoder layers.
+
+        presets: the model family's presets; a config made from a preset name takes its values from them.
+        layout: the family's (drop_layers, late_layer, derived) for this depth; default: by depth alone.
+        """
+        drops, late, derived = default_drop_layers(num_layers) if layout is None else layout
         extra = dict(self.extra)
+        preset = extra.get("preset")
+        if presets is not None and preset in presets and self.method != "full":
+            self = replace(self, retention=tuple(presets[preset]))
         if self.drop_layers is None or self.late_layer is None:
             extra["drop_layers_derived_from_depth"] = derived
         return replace(

@@ -79,7 +79,10 @@ def run_specs(methods: str, retentions: str, seed: int = 0) -> list[RunSpec]:
             specs.append(RunSpec(m, NO_RETENTION, SeatsConfig.make(m, "R10", seed=seed)))
             continue
         for label, pair in parse_retentions(retentions):
-            specs.append(RunSpec(m, label, SeatsConfig.make(m, pair, seed=seed)))
+            # a preset name stays a name, so the model family's own preset values apply (Qwen3-Omni's differ)
+            specs.append(
+                RunSpec(m, label, SeatsConfig.make(m, label if label in PRESETS else pair, seed=seed))
+            )
     return specs
 
 
@@ -139,7 +142,7 @@ def make_record(model: str, sample: Sample, spec: RunSpec, result: dict, max_new
         "sample_id": sample.id,
         "method": spec.method,
         "retention": spec.label,
-        "retention_pair": list(spec.config.retention) if spec.method != FULL else None,
+        "retention_pair": list(result["retention"]) if spec.method != FULL else None,
         "reply": result["answer"],
         "pred": pred,
         "gold": sample.answer,

@@ -58,12 +58,16 @@ def build_layout(
     spatial_merge_size: int = 2,
     audio_tokens_per_second: float = 25.0,
     seconds_per_window: float = 2.0,
+    positions_per_second: float | None = None,
 ) -> TokenLayout:
     """Layout of one prompt (batch 1) holding at most one video (with or without its audio track).
 
     input_ids: (S,) or (1, S). The i-th <|VIDEO|> position holds vision row i in (t, h, w) raster order after
-    the 2x2 merge; the k-th <|AUDIO|> position holds audio token k (25 tokens/s).
+    the 2x2 merge; the k-th <|AUDIO|> position holds audio token k. The constants come from the model family's
+    adapter (`layout_kwargs`): Qwen2.5-Omni 25 audio tokens and M-RoPE positions per second, 2-second windows;
+    Qwen3-Omni 13 and 13, one window per temporal grid. positions_per_second defaults to audio_tokens_per_second.
     """
+    pps = audio_tokens_per_second if positions_per_second is None else positions_per_second
     ids = input_ids.reshape(-1).cpu()
     S = ids.numel()
     modality = torch.full((S,), TEXT, dtype=torch.long)
@@ -93,9 +97,9 @@ def build_layout(
         col[vpos] = i % ww
         start[vpos] = t[vpos].double() * seconds_per_grid
         end[vpos] = start[vpos] + seconds_per_grid
-        # Window rule of the processor / get_rope_index: the temporal position id t*spg*25 in chunks of 2 s.
-        tpos = (t[vpos].double() * seconds_per_grid * audio_tokens_per_second).long()
-        window[vpos] = tpos // int(seconds_per_window * audio_tokens_per_second)
+        # Window rule of the processor / get_rope_index: the temporal position id t*spg*pps in window chunks.
+        tpos = (t[vpos].double() * seconds_per_grid * pps).long()
+        window[vpos] = tpos // max(1, round(seconds_per_window * pps))
 
     apos = (modality == AUDIO).nonzero().squeeze(-1)
     if apos.numel():
@@ -103,7 +107,7 @@ def build_layout(
         aidx[apos] = k
         start[apos] = k.double() / audio_tokens_per_second
         end[apos] = (k + 1).double() / audio_tokens_per_second
-        window[apos] = k // int(seconds_per_window * audio_tokens_per_second)
+        window[apos] = k // max(1, round(seconds_per_window * audio_tokens_per_second))
 
     num_windows = int(window.max()) + 1 if (window >= 0).any() else 0
     return TokenLayout(

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import torch
 
-from .models.adapter import OmniAdapter
+from .models.family import FamilyAdapter
 
 
 def sync(device: torch.device | str | None) -> None:
@@ -22,7 +22,7 @@ class StageTimer:
     (generate() may run the vision encoder before that call). Decode is the remainder of generate().
     """
 
-    def __init__(self, adapter: OmniAdapter):
+    def __init__(self, adapter: FamilyAdapter):
         self.ad = adapter
         self.device = next(adapter.thinker.parameters()).device
         self.ms: dict[str, float] = defaultdict(float)
@@ -49,13 +49,10 @@ class StageTimer:
         always = lambda a, k: True  # noqa: E731
 
         def prefill_call(a, k):
-            ids = k.get("input_ids")
-            cache = k.get("past_key_values")
-            return ids is not None and ids.shape[-1] > 1 and (cache is None or cache.get_seq_length() == 0)
+            return self.ad.is_prefill_call(k)
 
         def prefill_llm(a, k):
-            emb = k.get("inputs_embeds")
-            return emb is not None and emb.shape[1] > 1
+            return self.ad.is_prefill_llm_call(k)
 
         self._pair(self.ad.visual, "vision_encoder", always)
         self._pair(self.ad.audio_tower, "audio_encoder", always)

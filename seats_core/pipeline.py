@@ -19,8 +19,7 @@ from .flops import CONVENTION, GENERATE_CONVENTION, PAPER_CONVENTION, LLMDims, p
 from .layout import MODALITY_NAMES, TEXT
 from .measure import StageTimer, peak_memory_bytes, sync
 from .media import Clip, MediaConfig, load_clip
-from .models.adapter import OmniAdapter
-from .models.fast_vision import fast_vision
+from .models.family import get_adapter
 from .models.loader import LoadedModel, frame_pixels, load_model
 
 MAX_QUESTION_CHARS = 2000
@@ -61,17 +60,32 @@ class Engine:
             if isinstance(model, LoadedModel)
             else load_model(model, device=device, attn_implementation=attn)
         )
-        self.fast_encoder = fast_encoder  # batched window attention in the vision encoder (same outputs)
-        self.adapter = OmniAdapter(self.model.thinker)
-        self.dims = LLMDims.from_config(self.adapter.text_config)
+        self.adapter = get_adapter(self.model.thinker)
+        # the family's fast vision encoder (same outputs), when it has one
+        self.fast_encoder = fast_encoder and self.adapter.has_fast_encoder
+        self.dims = self.adapter.llm_dims()
 
     @property
     def num_layers(self) -> int:
         return self.adapter.num_layers
 
     def media(self, base: MediaConfig | None = None) -> MediaConfig:
-        """`base` (default: MediaConfig()) with this model's frame budget: the trained miniature's 112 x 112."""
-        return replace(base or MediaConfig(), **frame_pixels(self.model.name))
+        """`base` (default: MediaConfig()) with this model's frame budget and token block.
+
+        The miniatures have their own budgets (112 x 112, 128 x 128); a real checkpoint keeps base's token budget
+        (the paper's 128-144 per frame pair) in its family's token block (28 px Qwen2.5, 32 px Qwen3).
+        """
+        base = base or MediaConfig()
+        fields = frame_pixels(self.model.name)
+        block = self.adapter.media_layout.token_block_px
+        if not fields and base.factor != block:
+            scale = (block / base.factor) ** 2
+            fields = dict(
+                factor=block,
+                min_pixels=round(base.min_pixels * scale),
+                max_pixels=round(base.max_pixels * scale),
+            )
+        return replace(base, **fields)
 
     def prompt(self, question: str) -> str:
         msgs = [
@@ -92,12 +106,12 @@ class Engine:
         if not isinstance(clip, Clip):
             clip = load_clip(clip, media or self.media())
         t1 = time.perf_counter()
-        inputs = OmniAdapter.processor_inputs(
+        inputs = self.adapter.processor_inputs(
             self.model.processor, self.prompt(question), clip.frames, clip.fps, clip.audio, clip.sample_rate
         )
         t2 = time.perf_counter()
         inputs = {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-        for k in ("pixel_values_videos", "input_features"):
+        for k in self.adapter.float_input_names:  # pixels and log-mel features in the model's dtype
             if k in inputs:
                 inputs[k] = inputs[k].to(self.model.dtype)
         return Prepared(clip, question, inputs, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
@@ -122,19 +136,19 @@ class Engine:
         thinker, device = self.model.thinker, self.model.device
         gen_kwargs = dict(
             **prep.inputs,
-            **OmniAdapter.generate_kwargs(prep.clip.has_audio),
+            **self.adapter.generate_kwargs(prep.clip.has_audio),
             max_new_tokens=max_new_tokens,
             do_sample=False,
         )
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        spg = float(prep.inputs["video_second_per_grid"].reshape(-1)[0])
+        spg = self.adapter.inputs_seconds_per_grid(prep.inputs)
         runs = []
         for i in range(repeats + (1 if repeats > 1 else 0)):
             if progress is not None:
                 progress(i, repeats)
             pruner = Pruner(thinker, config, seconds_per_grid=spg)
-            encoder = fast_vision(self.adapter.visual) if self.fast_encoder else contextlib.nullcontext()
+            encoder = self.adapter.fast_encoder() if self.fast_encoder else contextlib.nullcontext()
             with encoder, pruner, StageTimer(self.adapter) as timer:
                 timer.start()
                 out = thinker.generate(**gen_kwargs)
@@ -145,7 +159,7 @@ class Engine:
             runs = runs[1:]  # warm-up discarded
         out, pruner, _, _ = runs[-1]
         trace = pruner.trace
-        prompt_len = prep.inputs["input_ids"].shape[-1]
+        prompt_len = self.adapter.call_input_ids(prep.inputs).shape[-1]
         new = out[0, prompt_len:]
         answer = self.model.processor.batch_decode(new[None], skip_special_tokens=True)[0].strip()
         n_new = int(new.numel())
@@ -180,8 +194,10 @@ class Engine:
         return {
             "answer": answer,
             "model": self.model.name,
+            "family": self.adapter.family,
+            "disclaimer": self.model.disclaimer,
             "method": config.method,
-            "retention": list(config.retention),
+            "retention": list(pruner.config.retention),
             "config": pruner.config.to_dict(),
             "plan": [d.__dict__ for d in pruner.plan],
             "num_layers": self.num_layers,

@@ -17,6 +17,14 @@ def mini(attn: str = "sdpa"):
     return build_model(attn_implementation=attn)
 
 
+@functools.lru_cache(maxsize=2)
+def mini_qwen3(attn: str = "sdpa"):
+    """The Qwen3-Omni miniature (random weights), cached per attention implementation."""
+    from seats_core.models.mini_qwen3 import build_model as build_qwen3
+
+    return build_qwen3(attn_implementation=attn)
+
+
 def random_inputs(processor, seconds: int = 6, side: int = 112, audio: bool = True, seed: int = 0):
     """Processor tensors for a random clip (2 fps, side x side frames) with a question."""
     rng = np.random.default_rng(seed)

@@ -15,6 +15,7 @@ from seats_core import bench as B
 from seats_core.cli import cli
 from seats_core.layout import build_layout
 from seats_core.models.adapter import OmniAdapter
+from seats_core.models.family import family_of
 from seats_core.models.shapes import thinker_config
 from seats_core.pipeline import Engine
 
@@ -32,7 +33,7 @@ def test_media_block_matches_processor(clip_short_av):
     mine = B.media_block(
         tokens,
         tuple(inputs["video_grid_thw"][0].tolist()),
-        2,
+        engine.adapter,
         engine.adapter.audio_output_length(mel),
         float(inputs["video_second_per_grid"][0]),
     )
@@ -44,7 +45,7 @@ def test_shape_config_reduction_keeps_ids_valid():
     tc = cfg.text_config
     assert tc.num_hidden_layers == 4 and len(tc.layer_types) == 4
     assert cfg.vision_config.depth == 2 and cfg.audio_config.encoder_layers == 2
-    special = [getattr(cfg, f) for f in B.SPECIAL_ID_FIELDS] + [tc.pad_token_id, tc.eos_token_id]
+    special = [getattr(cfg, f) for f in family_of(cfg).special_id_fields] + [tc.pad_token_id, tc.eos_token_id]
     assert all(0 <= i < 1000 for i in special) and len(set(special)) == len(special)
     assert tc.vocab_size == 1000 and len(notes) == 4
     full, none = B.shape_config("7b")

@@ -105,7 +105,8 @@ class SeatsAnswerer:
         line = {
             **tag,
             "method": self.config.method,
-            "retention": list(self.config.retention),
+            "retention": result.get("retention", list(self.config.retention)),  # the family's preset values
+            "family": result.get("family"),
             "reply": text,
             "tflops": result["flops"]["prefill"] / TERA,
             "tflops_full": result["flops"]["prefill_full"] / TERA,

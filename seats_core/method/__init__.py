@@ -5,6 +5,7 @@ that ties the stages to a layer-averaged R (schedule).
 """
 
 from .budget import allocate_budget, allocate_budget_detailed, run_windows
+from .importance import chunked_received_attention, fixed_chunks, pool_rows, topk_mask
 from .schedule import (
     ENCODER_SCALE,
     KEEP_DECIMALS,
@@ -43,6 +44,8 @@ __all__ = [
     "PRESETS",
     "PRESETS_QWEN3",
     "allocate_budget",
+    "chunked_received_attention",
+    "fixed_chunks",
     "allocate_budget_detailed",
     "default_drop_layers",
     "diversity_select",
@@ -51,6 +54,7 @@ __all__ = [
     "layer_levels",
     "parse_retention",
     "pool_pairs",
+    "pool_rows",
     "random_select",
     "received_attention",
     "retention_schedule",
@@ -58,6 +62,7 @@ __all__ = [
     "round_half_up",
     "run_windows",
     "select_per_window",
+    "topk_mask",
     "visionzip_select",
     "window_keep_count",
 ]

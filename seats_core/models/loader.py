@@ -1,7 +1,9 @@
-"""Load a thinker + processor: the built-in miniature ("mini") or a real Qwen2.5-Omni checkpoint (hub id or path)."""
+"""Load a thinker + processor: a built-in miniature ("mini", "mini-qwen3") or a real Qwen2.5-Omni / Qwen3-Omni
+checkpoint (hub id or local folder), thinker only. The family's adapter names the classes."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -12,7 +14,14 @@ import torch
 
 HUB_PROBE_TIMEOUT_S = 3.0
 MINI = "mini"
-KNOWN_REAL = ("Qwen/Qwen2.5-Omni-3B", "Qwen/Qwen2.5-Omni-7B")
+MINI_QWEN3 = "mini-qwen3"
+MINIS = (MINI, MINI_QWEN3)
+KNOWN_REAL = (
+    "Qwen/Qwen2.5-Omni-3B",
+    "Qwen/Qwen2.5-Omni-7B",
+    "Qwen/Qwen3-Omni-30B-A3B-Instruct",
+    "Qwen/Qwen3-Omni-30B-A3B-Thinking",
+)
 MINI_SYSTEM_PROMPT = "You are a helpful assistant."
 # The system prompt Qwen2.5-Omni was trained with (its model card asks for it verbatim).
 QWEN_SYSTEM_PROMPT = (
@@ -32,6 +41,7 @@ class LoadedModel:
     processor: object
     system_prompt: str
     is_mini: bool
+    disclaimer: str | None = None  # said beside every answer when the answers mean nothing (random weights)
 
     @property
     def device(self) -> torch.device:
@@ -50,7 +60,12 @@ def frame_pixels(name: str) -> dict:
     """MediaConfig fields (min_pixels, max_pixels) a model was trained with, or {} for the real models' defaults.
 
     The trained miniature saw 112 x 112 frames (16 LLM tokens per frame pair); clips for it are resized alike.
+    mini-qwen3 takes 128 x 128 frames in 32 px blocks. Real checkpoints: {} (the Engine applies the family's block).
     """
+    if name == MINI_QWEN3:
+        from .mini_qwen3 import media_budget as qwen3_budget
+
+        return qwen3_budget()
     if name != MINI:
         return {}
     from .mini import media_budget
@@ -65,22 +80,28 @@ def load_model(
     dtype: torch.dtype | None = None,
     attn_implementation: str = "sdpa",
 ) -> LoadedModel:
-    """Load `name` ("mini", a hub id like Qwen/Qwen2.5-Omni-7B, or a local folder) -- thinker only."""
+    """Load `name` ("mini", "mini-qwen3", a hub id like Qwen/Qwen2.5-Omni-7B, or a local folder) -- thinker only."""
     device = device or default_device()
     if name == MINI:
         from .mini import build_model
 
         thinker, processor = build_model(attn_implementation=attn_implementation)
         return LoadedModel(MINI, thinker.to(device), processor, MINI_SYSTEM_PROMPT, True)
+    if name == MINI_QWEN3:
+        from . import mini_qwen3
+
+        thinker, processor = mini_qwen3.build_model(attn_implementation=attn_implementation)
+        return LoadedModel(
+            MINI_QWEN3, thinker.to(device), processor, mini_qwen3.SYSTEM_PROMPT, True, mini_qwen3.DISCLAIMER
+        )
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     local = Path(name).expanduser()
     if not local.exists() and ("/" not in name or name.startswith((".", "/", "~"))):
         raise ModelLoadError(
-            f"unknown model {name!r}: not 'mini', not an existing local folder, and not a hub id like "
-            f"{KNOWN_REAL[1]} (use --model mini for the built-in miniature)"
+            f"unknown model {name!r}: not 'mini' / 'mini-qwen3', not an existing local folder, and not a hub id "
+            f"like {KNOWN_REAL[1]} or {KNOWN_REAL[2]} (use --model mini for the built-in miniature)"
         )
-    from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerForConditionalGeneration
-
+    family = checkpoint_family(name, local)
     source = str(local) if local.exists() else name
     local_only = local.exists() or _in_hf_cache(name)
     if not local_only and not hub_reachable():
@@ -89,13 +110,37 @@ def load_model(
             "in the local cache; run with --model mini (the built-in offline miniature) or pass a local folder"
         )
     try:
-        processor = Qwen2_5OmniProcessor.from_pretrained(source, local_files_only=local_only)
-        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+        import transformers
+
+        processor = getattr(transformers, family.processor_class_name).from_pretrained(
+            source, local_files_only=local_only
+        )
+        thinker = family.thinker_class().from_pretrained(
             source, dtype=dtype, attn_implementation=attn_implementation, local_files_only=local_only
         )
     except Exception as e:  # noqa: BLE001 -- every failure becomes one clear line
         raise ModelLoadError(_explain(name, e)) from e
     return LoadedModel(name, thinker.to(device).eval(), processor, QWEN_SYSTEM_PROMPT, False)
+
+
+def checkpoint_family(name: str, local: Path | None = None):
+    """The family adapter class of a checkpoint, from a local folder's config.json or else the hub id's name."""
+    from .family import FAMILIES
+
+    local = local if local is not None else Path(name).expanduser()
+    if (local / "config.json").exists():
+        model_type = json.loads((local / "config.json").read_text()).get("model_type", "")
+        for fam in FAMILIES.values():
+            if model_type in fam.model_types or model_type in fam.checkpoint_types:
+                return fam
+        from .family import family_of
+
+        family_of(type("Config", (), {"model_type": model_type}))  # raises: names the type and version
+    lowered = name.lower()
+    for fam in FAMILIES.values():
+        if any(tag in lowered for tag in fam.name_tags):
+            return fam
+    return FAMILIES["qwen2_5_omni"]
 
 
 def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
@@ -132,6 +177,8 @@ def _explain(name: str, e: Exception) -> str:
             "in the local cache; run with --model mini (the built-in offline miniature) or pass a local folder"
         )
     if any(s in text for s in ("not found", "404", "repository", "does not appear", "is not a valid model")):
-        return f"unknown model {name!r}: no such Qwen2.5-Omni checkpoint on the hub or on disk (try --model mini)"
+        return (
+            f"unknown model {name!r}: no such Qwen-Omni checkpoint on the hub or on disk (try --model mini)"
+        )
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return f"could not load {name!r} as a Qwen2.5-Omni thinker: {first}"
+    return f"could not load {name!r} as a Qwen-Omni thinker: {first}"

@@ -91,12 +91,19 @@ SHAPES = {
 }
 
 
+QWEN3_SHAPES = ("mini-qwen3", "30b-a3b")
+
+
 def thinker_config(shape: str, vocab_size: int | None = None):
-    """A `Qwen2_5OmniThinkerConfig` for `shape` in {"mini", "3b", "7b"}.
+    """A `Qwen2_5OmniThinkerConfig` for `shape` in {"mini", "3b", "7b"} (Qwen3-Omni's: see shapes_qwen3).
 
     "mini" delegates to `seats_core.models.mini.build_config` (tiny widths, miniature tokenizer ids);
     `vocab_size` overrides the text vocabulary (e.g. a smaller one for random-weight timing).
     """
+    if shape in QWEN3_SHAPES:  # the second family's shapes live beside its adapter's facts
+        from .shapes_qwen3 import thinker_config as qwen3_config
+
+        return qwen3_config(shape, vocab_size)
     if shape == "mini":
         from .mini import _load_or_build_tokenizer, build_config
 
@@ -105,7 +112,7 @@ def thinker_config(shape: str, vocab_size: int | None = None):
             cfg.text_config.vocab_size = vocab_size
         return cfg
     if shape not in SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; expected one of {['mini', *SHAPES]}")
+        raise ValueError(f"unknown shape {shape!r}; expected one of {['mini', *SHAPES, *QWEN3_SHAPES]}")
     s = SHAPES[shape]
     from transformers import Qwen2_5OmniThinkerConfig
 

@@ -1,0 +1,56 @@
+"""One adapter per model family, chosen from the loaded thinker's config `model_type`.
+
+A third family is one new file beside these (a `FamilyAdapter` subclass overriding what differs) plus one line
+in FAMILIES.
+"""
+
+from __future__ import annotations
+
+import torch
+import transformers
+
+from .base import KW_CACHE, KW_HIDDEN, KW_MASK, KW_POS, KW_ROPE, FamilyAdapter, UnsupportedModel, apply_rope
+from .qwen2_5_omni import Qwen25OmniAdapter
+from .qwen3_omni import Qwen3OmniAdapter
+
+FAMILIES: dict[str, type[FamilyAdapter]] = {
+    "qwen2_5_omni": Qwen25OmniAdapter,
+    "qwen3_omni": Qwen3OmniAdapter,
+}
+TRANSFORMERS_VERSION = transformers.__version__
+_BY_MODEL_TYPE = {mt: cls for cls in FAMILIES.values() for mt in cls.model_types}
+
+
+def family_of(config) -> type[FamilyAdapter]:
+    """The adapter class for a thinker config (by `model_type`); unknown types raise UnsupportedModel."""
+    model_type = getattr(config, "model_type", None)
+    if model_type not in _BY_MODEL_TYPE:
+        known = ", ".join(sorted(_BY_MODEL_TYPE))
+        raise UnsupportedModel(
+            f"unsupported model family {model_type!r} (transformers {transformers.__version__}); seats_core has "
+            f"adapters for {known}: load the thinker of a Qwen2.5-Omni or Qwen3-Omni checkpoint"
+        )
+    return _BY_MODEL_TYPE[model_type]
+
+
+def get_adapter(thinker: torch.nn.Module) -> FamilyAdapter:
+    """The family adapter viewing one loaded thinker."""
+    return family_of(getattr(thinker, "config", None))(thinker)
+
+
+__all__ = [
+    "FAMILIES",
+    "KW_CACHE",
+    "KW_HIDDEN",
+    "KW_MASK",
+    "KW_POS",
+    "KW_ROPE",
+    "FamilyAdapter",
+    "Qwen25OmniAdapter",
+    "Qwen3OmniAdapter",
+    "TRANSFORMERS_VERSION",
+    "UnsupportedModel",
+    "apply_rope",
+    "family_of",
+    "get_adapter",
+]
