@@ -39,6 +39,7 @@ class Spy:
 
     def __init__(self, engine, fail_after: int | None = None):
         self.engine, self.fail_after = engine, fail_after
+        self.adapter = engine.adapter  # RunRecord reads the token geometry from it
         self.prepares, self.runs = 0, 0
 
     def prepare(self, *a, **k):
