@@ -101,7 +101,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--repeats", type=int, default=1, help="time N runs after a warm-up; report median and spread"
     )
     add_media_arguments(p)
-    p.add_argument("--json", dest="json_out", default=None, help="write the run record (seats_core.record) here")
+    p.add_argument(
+        "--json", dest="json_out", default=None, help="write the run record (seats_core.record) here"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -41,7 +41,9 @@ class RecordError(ValueError):
 class Geometry:
     """How the token columns map onto the clip (see the module docstring)."""
 
-    grid: tuple[int, int, int]  # (temporal grids, token rows, token cols) of the video; (0, 0, 0) without video
+    grid: tuple[
+        int, int, int
+    ]  # (temporal grids, token rows, token cols) of the video; (0, 0, 0) without video
     block_px: int  # pixels per token side in the frames the model saw (patch size x spatial merge)
     temporal_patch: int  # sampled frames per temporal grid
     seconds_per_grid: float

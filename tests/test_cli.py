@@ -152,7 +152,9 @@ def test_cli_subprocess_exit_code_and_stderr(bad_files):
 
 def test_run_record_has_geometry_and_no_path(tmp_path, clip_short_av, capsys):
     out = tmp_path / "r.json"
-    assert cli(["run", clip_short_av, "--question", "What?", "--max-new-tokens", "1", "--json", str(out)]) == 0
+    assert (
+        cli(["run", clip_short_av, "--question", "What?", "--max-new-tokens", "1", "--json", str(out)]) == 0
+    )
     capsys.readouterr()
     text = out.read_text()
     assert '"path"' not in text  # gradio_client would take a dict with `path` for a file
