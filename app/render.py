@@ -120,14 +120,16 @@ def frame_grid(
     block: int,
     captions: list[str] | None = None,
     note: str = "",
+    frames_per_grid: int = 2,
 ) -> np.ndarray:
-    """The sampled frames as a grid of thumbnails, one per temporal grid (frames 2t and 2t+1 share tokens).
+    """The sampled frames as a grid of thumbnails, one per temporal grid (frames_per_grid consecutive frames
+    share tokens; the first of them is drawn).
 
     frames (T, H, W, 3) uint8 with H, W multiples of `block`; t/row/col/alive/score01 (Nv,) describe the video
     tokens (score01 in [0, 1] or nan). Returns (H', W', 3) uint8.
     """
     n_frames, height, width = frames.shape[:3]
-    grids = n_frames // 2
+    grids = n_frames // frames_per_grid
     gh, gw = height // block, width // block
     alive_g = np.zeros((grids, gh, gw), bool)
     score_g = np.full((grids, gh, gw), np.nan)
@@ -147,7 +149,7 @@ def frame_grid(
         r, c = divmod(g, ncols)
         x = GAP_PX + c * (tw + GAP_PX)
         y = GAP_PX + r * (th + LABEL_PX + GAP_PX)
-        thumb = _thumbnail(frames[2 * g], alive_g[g], color_g[g], block_px)
+        thumb = _thumbnail(frames[frames_per_grid * g], alive_g[g], color_g[g], block_px)
         canvas.paste(Image.fromarray(thumb), (x, y + LABEL_PX))
         n_live = int(alive_g[g].sum())
         caption = captions[g] if captions else f"grid {g}"
@@ -205,7 +207,7 @@ def audio_strip(
     """Audio view (H, width, 3): a per-token bar (kept tokens coloured by score), the waveform or spectrogram
     with pruned token spans dimmed, window boundaries and a time axis.
 
-    start_s/end_s/alive/score01 (Na,) describe the audio tokens (40 ms each in Qwen2.5-Omni).
+    start_s/end_s/alive/score01 (Na,) describe the audio tokens (their spans come from the record).
     """
     if audio is None:
         return _message(
