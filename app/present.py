@@ -232,7 +232,7 @@ def dependency_markdown(analysis: dict | None, unavailable: str | None = None) -
 
 
 def export_files(
-    records: dict, view: dict, analysis: dict | None, overlays: list, workspace: Workspace = WORKSPACE
+    records: dict, view: dict, analysis: dict | None, overlays: list, workspace: Workspace | None = None
 ) -> tuple[str, str]:
     """Write the JSON (the run records, as the CLI writes them) and the HTML report into this process's capped
     folder; returns their paths. Made only when the user asks for them."""
@@ -244,6 +244,7 @@ def export_files(
     }
     text = json.dumps(trace, indent=1)
     page = report.build(view, analysis, overlays)
+    workspace = workspace or WORKSPACE
     json_path = workspace.new_file("exports", "seats_trace.json", len(text) + len(page))
     json_path.write_text(text)
     html_path = json_path.with_name("seats_report.html")
