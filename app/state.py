@@ -1,7 +1,8 @@
 """Per-session state kept on the server: the decoded clip, the run records, the view digest and the analysis.
 
-A session is named by a random id the server issues (`gr.State` holds it, so it never reaches the browser) and
-lives in a bounded store: the least recently used session goes first when the store is full. Nothing a client
+A session is named by a random id the server issues. Each page's `gr.State` starts as its own copy of an empty
+dict (Gradio deep-copies a State's initial value per session and keeps it on the server); the first event puts the
+id in it (`session_of`), so the id never reaches the browser. Sessions live in a bounded store: the least recently used session goes first when the store is full. Nothing a client
 sends can name a file, a run or a session; handlers resolve everything from here.
 """
 
@@ -66,9 +67,10 @@ class SessionStore:
             return session
 
     def drop(self, sid) -> None:
-        """Forget a session (gr.State's delete_callback: the tab was closed)."""
-        with self._lock:
-            self._sessions.pop(sid, None) if isinstance(sid, str) else None
+        """Forget a session (its page was closed)."""
+        if isinstance(sid, str):
+            with self._lock:
+                self._sessions.pop(sid, None)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -77,6 +79,17 @@ class SessionStore:
 STORE = SessionStore()
 
 
-def new_id() -> str:
-    """gr.State's initial value, called once per page load."""
-    return STORE.new_id()
+def session_of(box: dict | None) -> Session:
+    """The session of a page's gr.State dict (an id is issued on first use); without one, an empty session
+    that is not kept (so nothing can be read from it)."""
+    if not isinstance(box, dict):
+        return Session(STORE.new_id())
+    if "id" not in box:
+        box["id"] = STORE.new_id()
+    return STORE.get(box["id"])
+
+
+def forget(box) -> None:
+    """gr.State's delete_callback: the page was closed."""
+    if isinstance(box, dict):
+        STORE.drop(box.get("id"))

@@ -18,7 +18,7 @@ from seats_core.config import METHODS
 from . import about, examples, handlers, plots, present
 from .files import WORKSPACE
 from .handlers import ADVANCED_DEFAULTS
-from .state import STORE, new_id
+from .state import forget, session_of
 
 MODEL_QUEUE = "model"
 MEDIA_QUEUE = "media"  # checking requests, decoding clips, loading examples, exports
@@ -183,7 +183,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 gr.HTML(about.STAGE_SVG)
                 gr.Markdown(about.ABOUT_MD)
 
-        sid = gr.State(new_id, delete_callback=STORE.drop)  # server-side: the browser never sees it
+        sid = gr.State({}, delete_callback=forget)  # per page, server-side: holds the session id
         api_answer = gr.Textbox(visible=False)
         api_result = gr.JSON(visible=False)
         api_btn = gr.Button(visible=False)
@@ -199,27 +199,27 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
 
         def on_check(session_id, clip, q, m, meth, ret, base, n_new, *adv_values):
             handlers.check_run(
-                STORE.get(session_id), clip, q, m, meth, ret, base, n_new, dict(zip(adv_names, adv_values))
+                session_of(session_id), clip, q, m, meth, ret, base, n_new, dict(zip(adv_names, adv_values))
             )
 
         def on_run(session_id, progress=gr.Progress()):
-            out = handlers.run_pending(STORE.get(session_id), progress=progress, compute=compute_runs)
+            out = handlers.run_pending(session_of(session_id), progress=progress, compute=compute_runs)
             return [out[n] for n in RUN_OUTPUTS]
 
         def on_example(session_id, clip, q):
-            out = handlers.load_example(STORE.get(session_id), clip, q)
+            out = handlers.load_example(session_of(session_id), clip, q)
             return [out[n] for n in RUN_OUTPUTS]
 
         def on_explore(session_id, key, lyr, mode):
-            out = handlers.explore(STORE.get(session_id), key, lyr, mode)
+            out = handlers.explore(session_of(session_id), key, lyr, mode)
             return [out[n] for n in EXPLORE_OUTPUTS]
 
         def on_analyze(session_id, m, progress=gr.Progress()):
-            out = handlers.analyze(STORE.get(session_id), m, progress=progress, compute=compute_analysis)
+            out = handlers.analyze(session_of(session_id), m, progress=progress, compute=compute_analysis)
             return [out[n] for n in ANALYZE_OUTPUTS]
 
         def on_export(session_id):
-            out = handlers.export(STORE.get(session_id))
+            out = handlers.export(session_of(session_id))
             return [out[n] for n in EXPORT_OUTPUTS]
 
         def on_api(clip, q, meth, ret, n_new, progress=gr.Progress()):
