@@ -36,6 +36,7 @@ class Session:
     analysis: dict | None = None
     source: str = ""
     pending: dict | None = None  # a validated Run request waiting for the model queue
+    exported: tuple | None = None  # ((id of view, id of analysis), paths) of the last export
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 

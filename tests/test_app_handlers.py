@@ -271,6 +271,8 @@ def test_run_outputs_and_exports_on_request(live, clip_short_av, tmp_path, monke
     monkeypatch.setattr(present, "WORKSPACE", Workspace(tmp_path / "ws"))
     files = handlers.export(session)
     assert Path(files["export_json"]).is_relative_to(tmp_path / "ws")
+    used = present.WORKSPACE.used_bytes()
+    assert handlers.export(session) == files and present.WORKSPACE.used_bytes() == used  # once per run
     text = open(files["export_json"]).read()
     assert '"path"' not in text
     trace = json.loads(text)
