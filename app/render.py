@@ -1,5 +1,5 @@
 """Server-side overlay images for the layer explorer: frames with pruned patches dimmed and survivors outlined,
-and the audio track with its surviving 40 ms tokens highlighted. Pure numpy + PIL; every function returns an
+and the audio track with its surviving tokens highlighted (block sizes and spans come from the run record). Pure numpy + PIL; every function returns an
 (H, W, 3) uint8 image that Gradio ships as one small PNG (plotly image traces would cost ~100x the bytes).
 
 Scores colour the survivors from low (dark violet) to high (yellow); tokens with no score are outlined white.
@@ -27,7 +27,7 @@ GUIDE_COLOR = (120, 120, 140)
 
 MAX_GRID_WIDTH = 1280  # px, the whole frame grid
 MAX_GRID_COLUMNS = 5  # thumbnails per row
-MIN_BLOCK_PX = 6  # a 28x28 token block is never drawn smaller than this
+MIN_BLOCK_PX = 6  # a token block is never drawn smaller than this
 GAP_PX = 6  # between thumbnails
 LABEL_PX = 16  # caption strip above each thumbnail
 LEGEND_PX = 22  # colour legend strip under the grid

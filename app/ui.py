@@ -146,7 +146,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         frames = gr.Image(
-                            label="Frames (one per 2-frame temporal grid)",
+                            label="Frames (one thumbnail per temporal grid of the run)",
                             type="numpy",
                             interactive=False,
                             elem_id="frame-overlay",
@@ -155,7 +155,10 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     with gr.Column(scale=1):
                         counts = gr.Markdown()
                 audio = gr.Image(
-                    label="Audio (40 ms tokens)", type="numpy", interactive=False, elem_id="audio-overlay"
+                    label="Audio (one span per audio token)",
+                    type="numpy",
+                    interactive=False,
+                    elem_id="audio-overlay",
                 )
             with gr.Tab("Token flow"):
                 gr.Markdown(
