@@ -1,6 +1,7 @@
 """Server-side overlay images for the layer explorer: frames with pruned patches dimmed and survivors outlined,
 and the audio track with its surviving tokens highlighted (block sizes and spans come from the run record).
-Pure numpy + PIL; every function returns an (H, W, 3) uint8 image that Gradio ships as one small PNG (plotly image traces would cost ~100x the bytes).
+Pure numpy + PIL; every function returns an (H, W, 3) uint8 image that Gradio ships as one small PNG (plotly
+image traces would cost ~100x the bytes).
 
 Scores colour the survivors from low (dark violet) to high (yellow); tokens with no score are outlined white.
 """
