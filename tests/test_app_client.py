@@ -100,16 +100,21 @@ def _press_run(url, fns, box, clip, session_hash, **kw):
     return http_event(url, fns["on_run"], [box], session_hash)
 
 
-def test_seed_2_70_and_nan_tokens_get_one_line_then_the_next_request_is_served(server, fns, clip_short_av):
+def test_seed_2_70_and_nan_tokens_get_one_line_then_the_next_request_is_served(
+    server, fns, clip_short_av, caplog, capfd
+):
     url, session = server.local_url, secrets.token_hex(8)
     clip = http_upload(url, clip_short_av)
-    for kw, needle in (
-        ({"seed": 2**70}, "seed must be a whole number"),
-        ({"max_new": float("nan")}, "finite"),
-    ):
-        reply = _press_run(url, fns, {}, clip, session, **kw)
+    capfd.readouterr()
+    bad = (({"seed": 2**70}, "seed must be a whole number"), ({"max_new": float("nan")}, "finite"))
+    for kw, needle in bad:
+        with caplog.at_level("WARNING", logger="seats_explorer"):
+            reply = _press_run(url, fns, {}, clip, session, **kw)
         assert not reply["success"] and needle in reply["output"]["error"]
         assert "\n" not in reply["output"]["error"]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "seats_explorer"]
+    assert len(refusals) == 2 and all(m.startswith("refused: ") for m in refusals)  # one line per request
+    assert "Traceback" not in capfd.readouterr().err
     served = _press_run(url, fns, {}, clip, session)
     assert served["success"], served["raw"][-400:]
     assert "seats-card" in json.dumps(served["output"]["data"])
