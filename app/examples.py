@@ -3,7 +3,7 @@
 assets/examples/index.json:
   {"settings": {model, method, retention, baseline, max_new_tokens},
    "examples": [{name, title, clip, question, sha256, results, analysis (file or null)}]}
-<name>.results.json: {"runs": {"full": result, "method": result, "baseline": result}} (Engine.run dicts).
+<name>.results.json: {"runs": {"full": record, "method": record, "baseline": record}} (RunRecord dicts).
 
 An example is recognised by the SHA-256 of the clip's bytes (Gradio copies uploads and example files into its
 cache under other names) and its question, so loading one never needs a model call.
@@ -15,6 +15,8 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
+
+from seats_core.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "assets" / "examples"
@@ -75,13 +77,11 @@ def find(clip_path: str | None, question: str | None, directory: Path = EXAMPLES
 
 
 def load_runs(entry: dict, directory: Path = EXAMPLES_DIR) -> dict[str, dict]:
-    """RUN_KEYS -> result dict of a precomputed example, with clip paths pointing at the shipped clip."""
+    """RUN_KEYS -> RunRecord dict (or {"error": ...}) of a precomputed example, checked by RunRecord."""
     data = json.loads((Path(directory) / entry["results"]).read_text())
-    clip = str(Path(directory) / entry["clip"])
-    for run in data["runs"].values():
-        if "clip" in run:
-            run["clip"]["path"] = clip
-    return data["runs"]
+    return {
+        k: run if "error" in run else RunRecord.from_dict(run).to_dict() for k, run in data["runs"].items()
+    }
 
 
 def load_analysis(entry: dict, directory: Path = EXAMPLES_DIR) -> dict | None:

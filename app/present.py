@@ -4,71 +4,47 @@ frame/audio overlays of one layer, and the export files. Plain functions of JSON
 
 from __future__ import annotations
 
-import atexit
 import html
 import json
-import os
-import shutil
-import tempfile
-import time
-from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
-from seats_core.media import FACTOR, Clip, MediaConfig, MediaError, load_clip
+from seats_core.media import Clip
 
-from . import examples, plots, render, report
+from . import plots, render, report
 from . import view as V
+from .files import WORKSPACE, Workspace
 
-CLIP_CACHE_SIZE = 4  # decoded clips kept for scrubbing (a few sessions at once)
-EXPORT_TTL_S = 3600  # export files older than this are deleted when new ones are written
-EXPORT_ROOT = Path(tempfile.gettempdir()) / "seats_explorer" / f"exports-{os.getpid()}"
 FUSION_KL_FRACTION = (
     0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
 )
 RUN_TITLES = {"full": "Full model", "method": "Pruned", "baseline": "Baseline"}
 
-_clips: OrderedDict[tuple, Clip] = OrderedDict()
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Clips for the overlays
-
-
-def allowed_roots() -> list[Path]:
-    """Folders a clip path in (client-held) view data may point into: the examples and the temp folders."""
-    roots = [examples.EXAMPLES_DIR, Path(tempfile.gettempdir())]
-    if os.environ.get("GRADIO_TEMP_DIR"):
-        roots.append(Path(os.environ["GRADIO_TEMP_DIR"]))
-    return [r.resolve() for r in roots]
-
-
-def clip_for(path: str, media: MediaConfig) -> Clip:
-    """Decode `path` once and keep it (LRU) so that scrubbing layers re-renders without decoding again."""
-    p = Path(path).resolve()
-    if not any(p.is_relative_to(r) for r in allowed_roots()):
-        raise MediaError(f"{p.name}: not a clip this app decoded")
-    stat = p.stat() if p.exists() else None
-    key = (str(p), stat.st_mtime if stat else None, stat.st_size if stat else None)
-    if key in _clips:
-        _clips.move_to_end(key)
-        return _clips[key]
-    clip = load_clip(p, media)
-    _clips[key] = clip
-    while len(_clips) > CLIP_CACHE_SIZE:
-        _clips.popitem(last=False)
-    return clip
+class ViewMismatch(ValueError):
+    """The decoded clip does not have the shape the run's geometry describes."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # One layer of one run
 
 
+def check_clip(view: dict, clip: Clip) -> None:
+    """Raise ViewMismatch unless `clip` has the frames the view's geometry describes (size, grids)."""
+    g = view["geometry"]
+    t, h, w = clip.frames.shape[:3]
+    if [w, h] != list(g["frame_size"]):
+        raise ViewMismatch(f"frames are {w}x{h}, the run saw {g['frame_size'][0]}x{g['frame_size'][1]}")
+    if g["grid"][0] and t // g["temporal_patch"] != g["grid"][0]:
+        raise ViewMismatch(f"{t} frames make {t // g['temporal_patch']} grids, the run had {g['grid'][0]}")
+
+
 def layer_images(
     view: dict, key: str, layer: int, audio_mode: str, clip: Clip
 ) -> tuple[np.ndarray, np.ndarray]:
     """(frame grid, audio strip) images of run `key` at explorer layer `layer`."""
+    check_clip(view, clip)
+    geometry = view["geometry"]
     run = view["runs"][key]
     alive = V.alive_at(run, layer)  # (N,)
     score, what = V.scores_at(run, layer)
@@ -83,7 +59,7 @@ def layer_images(
     end = np.asarray(cols["end_s"], np.float64)
     captions = [
         f"{start[vsel][t == g].min():.1f}-{end[vsel][t == g].max():.1f} s" if np.any(t == g) else f"grid {g}"
-        for g in range(clip.frames.shape[0] // 2)
+        for g in range(clip.frames.shape[0] // geometry["temporal_patch"])
     ]
     frames = render.frame_grid(
         clip.frames,
@@ -92,9 +68,10 @@ def layer_images(
         np.asarray([x for x, s in zip(cols["col"], vsel) if s], np.int64),
         alive[vsel],
         vscore,
-        FACTOR,
+        geometry["block_px"],
         captions,
         note=f"outline colour = {what}; dimmed = pruned",
+        frames_per_grid=geometry["temporal_patch"],
     )
     audio = render.audio_strip(
         clip.audio if asel.any() else None,
@@ -181,6 +158,7 @@ def status_markdown(view: dict) -> str:
         f"Clip: {clip.get('duration_s')} s, {clip.get('frames')} frames sampled at {clip.get('fps')} fps, "
         f"resized to {clip.get('frame_size')}, {'with' if clip.get('has_audio') else '**no**'} audio."
     ]
+    parts += [f"- **Warning:** {w}" for w in view.get("warnings", [])]
     parts += [f"- {n}" for n in view.get("notes", [])]
     return "\n".join(parts)
 
@@ -253,34 +231,22 @@ def dependency_markdown(analysis: dict | None, unavailable: str | None = None) -
 # Export
 
 
-def _prune_exports(now: float) -> None:
-    if not EXPORT_ROOT.exists():
-        return
-    for d in EXPORT_ROOT.iterdir():
-        if now - d.stat().st_mtime > EXPORT_TTL_S:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _cleanup() -> None:
-    shutil.rmtree(EXPORT_ROOT, ignore_errors=True)
-
-
-atexit.register(_cleanup)
-
-
-def export_files(runs: dict, view: dict, analysis: dict | None, overlays: list) -> tuple[str, str]:
-    """Write the JSON trace (full results, as the CLI writes them) and the HTML report; returns their paths."""
-    _prune_exports(time.time())
-    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
-    d = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
+def export_files(
+    records: dict, view: dict, analysis: dict | None, overlays: list, workspace: Workspace | None = None
+) -> tuple[str, str]:
+    """Write the JSON (the run records, as the CLI writes them) and the HTML report into this process's capped
+    folder; returns their paths. Made only when the user asks for them."""
     trace = {
         "question": view.get("question"),
         "source": view.get("source"),
-        "runs": runs,
+        "runs": records,
         "analysis": analysis,
     }
-    json_path = d / "seats_trace.json"
-    json_path.write_text(json.dumps(trace, indent=1))
-    html_path = d / "seats_report.html"
-    html_path.write_text(report.build(view, analysis, overlays))
+    text = json.dumps(trace, indent=1)
+    page = report.build(view, analysis, overlays)
+    workspace = workspace or WORKSPACE
+    json_path = workspace.new_file("exports", "seats_trace.json", len(text) + len(page))
+    json_path.write_text(text)
+    html_path = json_path.with_name("seats_report.html")
+    html_path.write_text(page)
     return str(json_path), str(html_path)

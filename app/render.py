@@ -1,6 +1,7 @@
 """Server-side overlay images for the layer explorer: frames with pruned patches dimmed and survivors outlined,
-and the audio track with its surviving 40 ms tokens highlighted. Pure numpy + PIL; every function returns an
-(H, W, 3) uint8 image that Gradio ships as one small PNG (plotly image traces would cost ~100x the bytes).
+and the audio track with its surviving tokens highlighted (block sizes and spans come from the run record).
+Pure numpy + PIL; every function returns an (H, W, 3) uint8 image that Gradio ships as one small PNG (plotly
+image traces would cost ~100x the bytes).
 
 Scores colour the survivors from low (dark violet) to high (yellow); tokens with no score are outlined white.
 """
@@ -27,7 +28,7 @@ GUIDE_COLOR = (120, 120, 140)
 
 MAX_GRID_WIDTH = 1280  # px, the whole frame grid
 MAX_GRID_COLUMNS = 5  # thumbnails per row
-MIN_BLOCK_PX = 6  # a 28x28 token block is never drawn smaller than this
+MIN_BLOCK_PX = 6  # a token block is never drawn smaller than this
 GAP_PX = 6  # between thumbnails
 LABEL_PX = 16  # caption strip above each thumbnail
 LEGEND_PX = 22  # colour legend strip under the grid
@@ -120,14 +121,16 @@ def frame_grid(
     block: int,
     captions: list[str] | None = None,
     note: str = "",
+    frames_per_grid: int = 2,
 ) -> np.ndarray:
-    """The sampled frames as a grid of thumbnails, one per temporal grid (frames 2t and 2t+1 share tokens).
+    """The sampled frames as a grid of thumbnails, one per temporal grid (frames_per_grid consecutive frames
+    share tokens; the first of them is drawn).
 
     frames (T, H, W, 3) uint8 with H, W multiples of `block`; t/row/col/alive/score01 (Nv,) describe the video
     tokens (score01 in [0, 1] or nan). Returns (H', W', 3) uint8.
     """
     n_frames, height, width = frames.shape[:3]
-    grids = n_frames // 2
+    grids = n_frames // frames_per_grid
     gh, gw = height // block, width // block
     alive_g = np.zeros((grids, gh, gw), bool)
     score_g = np.full((grids, gh, gw), np.nan)
@@ -147,7 +150,7 @@ def frame_grid(
         r, c = divmod(g, ncols)
         x = GAP_PX + c * (tw + GAP_PX)
         y = GAP_PX + r * (th + LABEL_PX + GAP_PX)
-        thumb = _thumbnail(frames[2 * g], alive_g[g], color_g[g], block_px)
+        thumb = _thumbnail(frames[frames_per_grid * g], alive_g[g], color_g[g], block_px)
         canvas.paste(Image.fromarray(thumb), (x, y + LABEL_PX))
         n_live = int(alive_g[g].sum())
         caption = captions[g] if captions else f"grid {g}"
@@ -205,7 +208,7 @@ def audio_strip(
     """Audio view (H, width, 3): a per-token bar (kept tokens coloured by score), the waveform or spectrogram
     with pruned token spans dimmed, window boundaries and a time axis.
 
-    start_s/end_s/alive/score01 (Na,) describe the audio tokens (40 ms each in Qwen2.5-Omni).
+    start_s/end_s/alive/score01 (Na,) describe the audio tokens (their spans come from the record).
     """
     if audio is None:
         return _message(

@@ -78,7 +78,7 @@ def build(view: dict, analysis: dict | None = None, overlays: list[tuple[str, np
         f"<style>{STYLE}</style></head><body>",
         "<h1>SEATS Explorer report</h1>",
         f"<p><b>Question:</b> {html.escape(str(view.get('question')))}<br>",
-        f"<b>Clip:</b> {html.escape(str(clip.get('path', '')).split('/')[-1])}, {clip.get('duration_s')} s, "
+        f"<b>Clip:</b> {html.escape(str(clip.get('name', '')))}, {clip.get('duration_s')} s, "
         f"{clip.get('frames')} sampled frames at {clip.get('frame_size')}, "
         f"{'with' if clip.get('has_audio') else 'without'} audio<br>",
         f"<b>Model:</b> {html.escape(str(view.get('model')))} ({view.get('num_layers')} decoder layers) on "
@@ -86,6 +86,8 @@ def build(view: dict, analysis: dict | None = None, overlays: list[tuple[str, np
         "<h2>Answers</h2>",
         answers_table(view),
     ]
+    for warning in view.get("warnings", []):
+        parts.append(f"<p class=note><b>Warning:</b> {html.escape(warning)}</p>")
     for note in view.get("notes", []):
         parts.append(f"<p class=note>{html.escape(note)}</p>")
     parts += ["<h2>Token flow</h2>", _figure(plots.token_flow(view), True)]

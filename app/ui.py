@@ -1,8 +1,10 @@
 """The explorer's page layout and event wiring. Handlers live in handlers.py; this file only places components.
 
-Model work (Run, the /run API, the dependency analysis) shares one queue slot (`concurrency_id=MODEL_QUEUE`,
-limit 1); scrubbing the layer slider re-renders from the view data held in a hidden gr.JSON, so it never waits
-for the model and never touches it.
+Model work (the second step of Run, the /run API, the dependency analysis) shares one queue slot
+(`concurrency_id=MODEL_QUEUE`, limit 1). Checking a Run request and decoding its clip (once per upload), loading an
+example, scrubbing the layer slider and exports run in their own small queues (MEDIA_QUEUE, EXPLORE_QUEUE): none
+of them touches the model. Each page holds only a server-issued session id in a gr.State; the decoded clip and
+the runs stay on the server (app.state), so no event takes a path, a run or a view from the browser.
 """
 
 from __future__ import annotations
@@ -14,21 +16,27 @@ import gradio as gr
 from seats_core.config import METHODS
 
 from . import about, examples, handlers, plots, present
+from .files import WORKSPACE
 from .handlers import ADVANCED_DEFAULTS
+from .state import forget, session_of
 
 MODEL_QUEUE = "model"
+MEDIA_QUEUE = "media"  # checking requests, decoding clips, loading examples, exports
+MEDIA_CONCURRENCY = 2
+EXPLORE_QUEUE = "explore"
+EXPLORE_CONCURRENCY = 2  # slider re-renders in parallel (CPU only, no model, no decoding)
 QUEUE_MAX_SIZE = 32  # waiting requests beyond this are refused with "queue full"
-EXPLORE_CONCURRENCY = 4  # slider re-renders in parallel (CPU only, no model)
 DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads/outputs older than 1 h
 MAX_FILE_SIZE = "60mb"
 
 # Named outputs of a run, in the order the components are listed in `outputs`.
 RUN_OUTPUTS = (
-    "answers", "status", "view", "analysis", "layer", "run_choice", "frames", "audio", "counts", "strip",
+    "answers", "status", "layer", "run_choice", "frames", "audio", "counts", "strip",
     "flow", "speed", "speed_notes", "dependency", "dependency_notes", "export_json", "export_html",
 )  # fmt: skip
 EXPLORE_OUTPUTS = ("frames", "audio", "counts", "strip")
-ANALYZE_OUTPUTS = ("analysis", "dependency", "dependency_notes")
+ANALYZE_OUTPUTS = ("dependency", "dependency_notes")
+EXPORT_OUTPUTS = ("export_json", "export_html")
 
 CARD_CSS = """<style>
 .seats-cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px}
@@ -76,6 +84,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
     """The explorer page. gpu: decorator for the model work (spaces.GPU on ZeroGPU, identity elsewhere)."""
     compute_runs = gpu(handlers.run_models)
     compute_analysis = gpu(handlers.run_analysis)
+    WORKSPACE.start()  # this process's folder; removes what killed processes left
 
     with gr.Blocks(title="SEATS Explorer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(INTRO)
@@ -137,7 +146,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         frames = gr.Image(
-                            label="Frames (one per 2-frame temporal grid)",
+                            label="Frames (one thumbnail per temporal grid of the run)",
                             type="numpy",
                             interactive=False,
                             elem_id="frame-overlay",
@@ -146,7 +155,10 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     with gr.Column(scale=1):
                         counts = gr.Markdown()
                 audio = gr.Image(
-                    label="Audio (40 ms tokens)", type="numpy", interactive=False, elem_id="audio-overlay"
+                    label="Audio (one span per audio token)",
+                    type="numpy",
+                    interactive=False,
+                    elem_id="audio-overlay",
                 )
             with gr.Tab("Token flow"):
                 gr.Markdown(
@@ -163,9 +175,10 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 speed = gr.Plot(show_label=False)
             with gr.Tab("Export"):
                 gr.Markdown(
-                    "The run's JSON trace (the same JSON as `python -m seats_core run --json`) and a "
-                    "self-contained HTML report (opens offline)."
+                    "The run records as JSON (the same record as `python -m seats_core run --json` writes) and a "
+                    "self-contained HTML report (opens offline), made when you press the button."
                 )
+                export_btn = gr.Button("Make the JSON and the HTML report")
                 with gr.Row():
                     export_json = gr.File(label="JSON trace")
                     export_html = gr.File(label="HTML report")
@@ -173,14 +186,13 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 gr.HTML(about.STAGE_SVG)
                 gr.Markdown(about.ABOUT_MD)
 
-        view = gr.JSON(visible=False)
-        analysis = gr.JSON(visible=False)
+        sid = gr.State({}, delete_callback=forget)  # per page, server-side: holds the session id
         api_answer = gr.Textbox(visible=False)
         api_result = gr.JSON(visible=False)
         api_btn = gr.Button(visible=False)
 
         comps = dict(
-            answers=answers, status=status, view=view, analysis=analysis, layer=layer, run_choice=run_choice,
+            answers=answers, status=status, layer=layer, run_choice=run_choice,
             frames=frames, audio=audio, counts=counts, strip=strip, flow=flow, speed=speed,
             speed_notes=speed_notes, dependency=dependency, dependency_notes=dependency_notes,
             export_json=export_json, export_html=export_html,
@@ -188,74 +200,90 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         run_outputs = [comps[n] for n in RUN_OUTPUTS]
         adv_names = list(adv)
 
-        def on_run(clip, q, m, meth, ret, base, n_new, *adv_values, progress=gr.Progress()):
-            out = handlers.run_clip(
-                clip,
-                q,
-                m,
-                meth,
-                ret,
-                base,
-                n_new,
-                dict(zip(adv_names, adv_values)),
-                progress=progress,
-                compute=compute_runs,
+        def on_check(session_id, clip, q, m, meth, ret, base, n_new, *adv_values):
+            handlers.check_run(
+                session_of(session_id), clip, q, m, meth, ret, base, n_new, dict(zip(adv_names, adv_values))
             )
+
+        def on_run(session_id, progress=gr.Progress()):
+            out = handlers.run_pending(session_of(session_id), progress=progress, compute=compute_runs)
             return [out[n] for n in RUN_OUTPUTS]
 
-        def on_example(clip, q):
-            out = handlers.load_example(clip, q)
+        def on_example(session_id, clip, q):
+            out = handlers.load_example(session_of(session_id), clip, q)
             return [out[n] for n in RUN_OUTPUTS]
 
-        def on_explore(v, key, lyr, mode):
-            out = handlers.explore(v, key, lyr, mode)
+        def on_explore(session_id, key, lyr, mode):
+            out = handlers.explore(session_of(session_id), key, lyr, mode)
             return [out[n] for n in EXPLORE_OUTPUTS]
 
-        def on_analyze(v, m, progress=gr.Progress()):
-            out = handlers.analyze(v, m, progress=progress, compute=compute_analysis)
+        def on_analyze(session_id, m, progress=gr.Progress()):
+            out = handlers.analyze(session_of(session_id), m, progress=progress, compute=compute_analysis)
             return [out[n] for n in ANALYZE_OUTPUTS]
+
+        def on_export(session_id):
+            out = handlers.export(session_of(session_id))
+            return [out[n] for n in EXPORT_OUTPUTS]
 
         def on_api(clip, q, meth, ret, n_new, progress=gr.Progress()):
             return handlers.api_run(clip, q, meth, ret, n_new, progress=progress, compute=compute_runs)
 
-        run_event = run_btn.click(
-            on_run, [video, question, model, method, retention, baseline, max_new, *adv.values()], run_outputs,
-            concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private",
+        run_inputs = [sid, video, question, model, method, retention, baseline, max_new, *adv.values()]
+        checked = run_btn.click(
+            on_check, run_inputs, None, concurrency_id=MEDIA_QUEUE, concurrency_limit=MEDIA_CONCURRENCY,
+            api_visibility="private", show_progress="minimal",
+        )  # fmt: skip
+        run_event = checked.success(
+            on_run, [sid], run_outputs, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+            api_visibility="private",
         )  # fmt: skip
         stop_btn.click(None, None, None, cancels=[run_event])
-        scene_btn.click(handlers.new_scene, None, [video, question], api_visibility="private")
+        scene_btn.click(
+            handlers.new_scene, None, [video, question], concurrency_id=MEDIA_QUEUE,
+            concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private",
+        )  # fmt: skip
         if rows:
             with examples_area:
-                gr.Examples(
+                example_set = gr.Examples(
                     rows,
                     [video, question],
                     run_outputs,
-                    fn=on_example,
-                    run_on_click=True,
+                    fn=None,
+                    run_on_click=False,
                     cache_examples=False,
                     example_labels=examples.labels(),
                     label="Examples (precomputed: load instantly)",
                     api_visibility="private",
                 )
-        explore_in = [view, run_choice, layer, audio_mode]
+            example_set.load_input_event.success(
+                on_example, [sid, video, question], run_outputs, concurrency_id=MEDIA_QUEUE,
+                concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private",
+            )  # fmt: skip
+        explore_in = [sid, run_choice, layer, audio_mode]
         explore_out = [comps[n] for n in EXPLORE_OUTPUTS]
-        for event in (layer.release, run_choice.input, audio_mode.input):
+        for event in (layer.release, layer.input, run_choice.input, audio_mode.input):
             event(
                 on_explore,
                 explore_in,
                 explore_out,
+                concurrency_id=EXPLORE_QUEUE,
                 concurrency_limit=EXPLORE_CONCURRENCY,
+                trigger_mode="always_last",
                 api_visibility="private",
                 show_progress="minimal",
             )
         analyze_btn.click(
             on_analyze,
-            [view, model],
+            [sid, model],
             [comps[n] for n in ANALYZE_OUTPUTS],
             concurrency_id=MODEL_QUEUE,
             concurrency_limit=1,
             api_visibility="private",
         )
+        export_btn.click(
+            on_export, [sid], [comps[n] for n in EXPORT_OUTPUTS], concurrency_id=MEDIA_QUEUE,
+            concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private",
+        )  # fmt: skip
         api_btn.click(
             on_api,
             [video, question, method, retention, max_new],

@@ -1,9 +1,9 @@
-"""The explorer's per-run view data: a compact, JSON-ready digest of run results, and what is alive where.
+"""The explorer's per-run view data: a compact digest of run records, and what is alive where.
 
-A run result (seats_core.pipeline.Engine.run) lists one record per non-text token. The view keeps the same facts
-as columns: the token geometry once (all runs of one clip and question share the prompt layout), and per run only
-what differs (survives_to, importance, relevance), so the page can hold them in a hidden gr.JSON and every slider
-move re-renders from them without a model call.
+A run record (seats_core.record.RunRecord, as a dict) holds its tokens as columns and its geometry. The view keeps
+the token layout once (all runs of one clip and question share it), the record's geometry, and per run only what
+differs (survives_to, importance, relevance). It lives in the session on the server (app.state); every slider
+move re-renders from it without a model call.
 
 Layer convention of the explorer: 0 = the encoders' output before Stage I; l = 1..L = decoder layer l (1-based).
 A token is alive at layer l >= 1 iff survives_to >= l (survives_to = number of decoder layers that process it).
@@ -14,20 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-VIEW_VERSION = 2
+from seats_core.record import TOKEN_COLUMNS
+
+VIEW_VERSION = 3
 RUN_KEYS = ("full", "method", "baseline")  # columns of the answers view, in order
-GEOMETRY = (
-    "index",
-    "modality",
-    "window",
-    "t",
-    "row",
-    "col",
-    "audio_index",
-    "start_s",
-    "end_s",
-)  # shared by runs
 PER_RUN = ("survives_to", "importance")
+GEOMETRY = tuple(c for c in TOKEN_COLUMNS if c not in PER_RUN)  # columns shared by runs
 SCORE_DIGITS = 4  # significant digits kept of importance / relevance scores (colours use ranks only)
 STAGE_NAMES = {
     "stage1": "Stage I (encoder-side selection)",
@@ -45,45 +37,46 @@ def _round(x: float | None) -> float | None:
     return None if x is None else float(f"{x:.{SCORE_DIGITS}g}")
 
 
-def geometry(result: dict) -> dict[str, list]:
-    """Columns of the token records that depend only on the prompt layout."""
-    tokens = result.get("tokens", [])
-    return {c: [tok[c] for tok in tokens] for c in GEOMETRY}
+def layout(record: dict) -> dict[str, list]:
+    """Token columns of a record that depend only on the prompt layout."""
+    tokens = record.get("tokens") or {}
+    return {c: list(tokens.get(c, [])) for c in GEOMETRY}
 
 
-def compact_run(result: dict) -> dict:
-    """A result dict without its token records: per-token survives_to and importance as columns (`cols`)."""
-    out = {k: v for k, v in result.items() if k not in ("tokens", "relevance")}
-    tokens = result.get("tokens", [])
+def compact_run(record: dict) -> dict:
+    """A record without its token columns: per-token survives_to and importance as `cols`."""
+    out = {k: v for k, v in record.items() if k not in ("tokens", "relevance")}
+    tokens = record.get("tokens") or {}
     out["cols"] = {
-        "survives_to": [tok["survives_to"] for tok in tokens],
-        "importance": [_round(tok["importance"]) for tok in tokens],
+        "survives_to": list(tokens.get("survives_to", [])),
+        "importance": [_round(x) for x in tokens.get("importance", [])],
     }
-    out["relevance"] = {k: [_round(x) for x in v] for k, v in result.get("relevance", {}).items()}
+    out["relevance"] = {k: [_round(x) for x in v] for k, v in record.get("relevance", {}).items()}
     return out
 
 
-def make_view(runs: dict[str, dict], clip_path: str, source: str, notes: list[str] | None = None) -> dict:
-    """View data for the page. runs: RUN_KEYS -> result dict, or {"error": message} for a run that failed.
+def make_view(records: dict[str, dict], source: str, notes: list[str] | None = None) -> dict:
+    """View data for the page. records: RUN_KEYS -> RunRecord dict, or {"error": message} for a failed run.
 
-    All successful runs must share one prompt layout (same clip, question and model)."""
-    ok = {k: r for k, r in runs.items() if "error" not in r}
+    All successful runs must share one prompt layout and geometry (same clip, question and model)."""
+    ok = {k: r for k, r in records.items() if "error" not in r}
     first = next(iter(ok.values()), None)
-    tokens = geometry(first) if first else {c: [] for c in GEOMETRY}
+    tokens = layout(first) if first else {c: [] for c in GEOMETRY}
     for key, r in ok.items():
-        if geometry(r) != tokens:
+        if layout(r) != tokens or r["geometry"] != first["geometry"]:
             raise ValueError(f"run {key!r} has a different token layout from the others")
     return {
         "version": VIEW_VERSION,
         "source": source,
-        "clip_path": clip_path,
         "clip": first["clip"] if first else None,
+        "geometry": first["geometry"] if first else None,
         "question": first["question"] if first else None,
         "model": first["model"] if first else None,
         "num_layers": first["num_layers"] if first else 0,
         "notes": list(notes or []),
+        "warnings": list(first.get("warnings", [])) if first else [],
         "tokens": tokens,
-        "runs": {k: (compact_run(r) if "error" not in r else r) for k, r in runs.items()},
+        "runs": {k: (compact_run(r) if "error" not in r else r) for k, r in records.items()},
     }
 
 

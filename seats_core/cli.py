@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +28,27 @@ COMMANDS = {
     "eval": ("seats_core.evaluate", "Accuracy retention on audio-visual QA benchmarks"),
 }
 USER_ERRORS = (MediaError, ModelLoadError, ValueError, FileNotFoundError)
+NEGATIVE_VALUE = re.compile(r"^-\.?\d")  # "-0.5,0.5", "-1": an option's value, not an option
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors: `error: ...` on stderr and exit status 2 (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message.splitlines()[0]} (see {self.prog} --help)\n")
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """['--retention', '-0.5,0.5'] -> ['--retention=-0.5,0.5']: argparse reads a value that starts with '-'
+    and is not a plain number as an option, so the value would be lost and the error would be misleading."""
+    out: list[str] = []
+    for arg in argv:
+        prev = out[-1] if out else ""
+        if NEGATIVE_VALUE.match(arg) and prev.startswith("--") and "=" not in prev:
+            out[-1] = f"{prev}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,12 +112,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--repeats", type=int, default=1, help="time N runs after a warm-up; report median and spread"
     )
     add_media_arguments(p)
-    p.add_argument("--json", dest="json_out", default=None, help="write the full run trace here")
+    p.add_argument(
+        "--json", dest="json_out", default=None, help="write the run record (seats_core.record) here"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from .config import SeatsConfig
     from .pipeline import Engine
+    from .record import RunRecord
 
     config = SeatsConfig.make(
         args.method, args.retention, seed=args.seed
@@ -110,11 +134,13 @@ def main(args: argparse.Namespace) -> int:
     media = media_config(args, engine)
     prep = engine.prepare(args.clip, args.question, media)
     result = engine.run(prep, config, max_new_tokens=args.max_new_tokens, repeats=args.repeats)
-    result["media_config"] = media.to_dict()
-    print(summary(result))
+    record = RunRecord.from_run(engine, prep, result, media)
+    print(summary(record.to_dict(tokens=False)))
+    for warning in record.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=1))
-        print(f"trace written to {args.json_out}")
+        record.save(args.json_out)
+        print(f"run record written to {args.json_out}")
     return 0
 
 
@@ -150,7 +176,7 @@ def summary(r: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m seats_core", description=__doc__)
+    parser = OneLineParser(prog="python -m seats_core", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
@@ -165,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(args._main(args) or 0)
     except USER_ERRORS as e:

@@ -25,8 +25,10 @@ from .benchmarks.report import FULL, NO_RETENTION, markdown, summarize
 from .config import METHODS, SeatsConfig
 from .media import MediaConfig, MediaError
 from .method import PRESETS
+from .record import RunRecord
 
 RESULTS = "results.jsonl"
+RECORDS = "records.jsonl"  # one RunRecord per run (without token columns), beside its results line
 PROBLEMS = "problems.jsonl"
 TERA = 1e12
 SHOW_PROBLEMS = 10  # problems listed on stderr (all of them go to problems.jsonl)
@@ -101,6 +103,7 @@ class ResultStore:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / RESULTS
+        self.records_path = self.dir / RECORDS
 
     def records(self) -> list[dict]:
         """Every complete record (a line cut short by a kill is ignored, so that run is simply redone)."""
@@ -120,11 +123,12 @@ class ResultStore:
             for r in self.records()
         }
 
-    def append(self, record: dict) -> None:
+    def append(self, record: dict, path: Path | None = None) -> None:
         """Write one record as one line and flush it (after a stub left by a kill: on a fresh line)."""
-        with self.path.open("ab") as f:
+        path = path or self.path
+        with path.open("ab") as f:
             if f.tell() > 0:
-                with self.path.open("rb") as r:
+                with path.open("rb") as r:
                     r.seek(-1, 2)
                     if r.read(1) != b"\n":
                         f.write(b"\n")
@@ -215,6 +219,9 @@ def evaluate(
             warmup = 0
             for spec in todo:
                 result = engine.run(prep, spec.config, max_new_tokens=max_new_tokens)
+                run = RunRecord.from_run(engine, prep, result, engine.media(media)).to_dict(tokens=False)
+                store.append({"key": json.loads(record_key(model, sample.benchmark, sample.id, spec.method,
+                              spec.label)), **run}, store.records_path)  # fmt: skip
                 store.append(make_record(model, sample, spec, result, max_new_tokens))
                 bar.update(1)
     return problems

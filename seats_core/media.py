@@ -28,6 +28,13 @@ MAX_ASPECT_RATIO = 200  # qwen-omni-utils rejects more extreme shapes
 TRUNCATED_MIN_MISSING_S = 0.5
 TRUNCATED_MIN_MISSING_FRACTION = 0.1
 NON_MEDIA_FORMATS = {"tty"}  # FFmpeg demuxers that "open" plain text as ANSI art video
+STILL_IMAGE_FORMATS = {"image2", "apng"}  # plus every FFmpeg "*_pipe" demuxer (png_pipe, jpeg_pipe, ...)
+# Largest source side accepted, by the CLI and the app alike (frames are resized to ~128-144 tokens anyway).
+MAX_SOURCE_SIDE = 4096
+# A source with at least this many frames per sampled frame is decoded with non-reference frames skipped (the
+# decoder never reconstructs them) and sampled by time: a 120 fps clip sampled at 2 fps decodes about half its
+# frames instead of all of them. Below it, every frame is decoded and frames are picked by index.
+SKIP_NONREF_MIN_STRIDE = 16
 
 
 class MediaError(ValueError):
@@ -46,8 +53,10 @@ class MediaConfig:
     total_pixels: int | None = None  # optional budget over all frames (qwen-omni-utils' VIDEO_TOTAL_PIXELS)
     sample_rate: int = 16000  # audio, Hz (Whisper feature extractor)
     max_seconds: float = 600.0
-    max_side: int = 8192  # source resolution limit, pixels
+    max_side: int = MAX_SOURCE_SIDE  # source resolution limit, pixels
     factor: int = FACTOR
+    max_decode_frames: int | None = None  # refuse sources with more frames than this (declared or decoded)
+    max_decode_pixels: int | None = None  # refuse sources whose frames x width x height exceed this
 
     def __post_init__(self):
         if not self.fps > 0:
@@ -68,6 +77,10 @@ class MediaConfig:
             raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
         if self.max_side < 1:
             raise ValueError(f"max_side must be >= 1, got {self.max_side}")
+        for name in ("max_decode_frames", "max_decode_pixels"):
+            value = getattr(self, name)
+            if value is not None and value < 2:
+                raise ValueError(f"{name} must be >= 2 or None, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,8 +103,11 @@ class Clip:
     duration: float  # seconds of the video stream
     audio: np.ndarray | None  # (round(duration * sample_rate),) float32 mono, None without an audio track
     sample_rate: int
-    source_size: tuple[int, int]  # (w, h) of the source
+    source_size: tuple[int, int]  # (w, h) of the source as displayed (after its rotation)
     source_fps: float
+    rotation: int = 0  # degrees the source's display matrix turned its frames (counter-clockwise)
+    undecodable_frames: int = 0  # frames of the source the decoder could not reconstruct
+    warnings: tuple[str, ...] = ()  # one line each, for the result and the page
 
     @property
     def has_audio(self) -> bool:
@@ -148,7 +164,9 @@ def _plan(total_frames: int, source_fps: float, width: int, height: int, config:
     return indices, size
 
 
-def _check_limits(name: str, duration: float | None, width: int, height: int, config: MediaConfig) -> None:
+def _check_limits(
+    name: str, duration: float | None, width: int, height: int, config: MediaConfig, frames: int | None = None
+) -> None:
     if duration is not None and duration > config.max_seconds:
         raise MediaError(
             f"{name}: clip is {duration:.1f} s long; the limit is {config.max_seconds:g} s "
@@ -161,6 +179,23 @@ def _check_limits(name: str, duration: float | None, width: int, height: int, co
         )
     if width <= 0 or height <= 0:
         raise MediaError(f"{name}: video stream has no valid frame size ({width}x{height})")
+    if frames is None:
+        return
+    _check_frame_count(name, frames, config)
+    if config.max_decode_pixels is not None and frames * width * height > config.max_decode_pixels:
+        raise MediaError(
+            f"{name}: decoding {frames} frames of {width}x{height} is {frames * width * height / 1e9:.1f} "
+            f"gigapixels; the limit is {config.max_decode_pixels / 1e9:.1f} (lower the frame rate, the "
+            "resolution or the length)"
+        )
+
+
+def _check_frame_count(name: str, frames: int, config: MediaConfig) -> None:
+    if config.max_decode_frames is not None and frames > config.max_decode_frames:
+        raise MediaError(
+            f"{name}: the video has more than {config.max_decode_frames} frames to decode "
+            f"({frames}); lower its frame rate or cut it"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,6 +229,43 @@ def _sample_frames(
             kept.append(np.asarray(image, dtype=np.uint8))  # (H, W, 3)
             times.append(last)
         seen += 1
+    stacked = np.stack(kept) if kept else np.zeros((0, h, w, 3), np.uint8)
+    return _Sampled(stacked, np.asarray(times, dtype=np.float64), seen, last + frame_s if seen else 0.0)
+
+
+def _sample_by_time(
+    frames: Iterable[tuple[float, Callable[[], np.ndarray]]],
+    targets: np.ndarray,
+    size: tuple[int, int],
+    frame_s: float,
+) -> _Sampled:
+    """Like _sample_frames, but keep the decoded frame nearest each target time (seconds from the first frame),
+    for decodes that skip frames (the indices of the frames that arrive are not the source's indices)."""
+    h, w = size
+    kept, times = [], []
+    seen, t0, last = 0, None, 0.0
+    prev = None  # (time, get_rgb) of the last frame before the next target
+    k = 0
+
+    def keep(t: float, get_rgb) -> None:
+        image = Image.fromarray(get_rgb()).resize((w, h), Image.Resampling.BICUBIC)
+        kept.append(np.asarray(image, dtype=np.uint8))  # (H, W, 3)
+        times.append(t)
+
+    for t, get_rgb in frames:
+        t0 = t if t0 is None else t0
+        last = t - t0
+        seen += 1
+        while k < len(targets) and last >= targets[k]:
+            if prev is not None and targets[k] - prev[0] < last - targets[k]:
+                keep(*prev)
+            else:
+                keep(last, get_rgb)
+            k += 1
+        prev = (last, get_rgb)
+    while k < len(targets) and prev is not None:  # targets past the last decoded frame
+        keep(*prev)
+        k += 1
     stacked = np.stack(kept) if kept else np.zeros((0, h, w, 3), np.uint8)
     return _Sampled(stacked, np.asarray(times, dtype=np.float64), seen, last + frame_s if seen else 0.0)
 
@@ -245,6 +317,11 @@ def _open(path) -> av.container.InputContainer:
     if container.format.name in NON_MEDIA_FORMATS:
         container.close()
         raise MediaError(f"{name}: cannot be decoded (corrupt or not a media file): looks like plain text")
+    fmt = container.format.name
+    if fmt in STILL_IMAGE_FORMATS or fmt.endswith("_pipe"):
+        kind = fmt.removesuffix("_pipe").upper()
+        container.close()
+        raise MediaError(f"{name}: this is a still image ({kind}), not a video; SEATS needs a video clip")
     return container
 
 
@@ -271,7 +348,8 @@ def _stream_meta(container: av.container.InputContainer) -> dict:
         duration = container.duration / av.time_base
     meta["duration"] = duration
     if video is None:
-        return {**meta, "width": None, "height": None, "fps": None, "frames": None, "video_codec": None}
+        none = dict.fromkeys(("width", "height", "fps", "frames", "video_codec"))
+        return {**meta, **none, "frames_counted": False}
     rate = video.average_rate or video.guessed_rate or video.base_rate
     fps = float(rate) if rate else None
     frames = video.frames or (round(duration * fps) if duration and fps else None)
@@ -281,6 +359,7 @@ def _stream_meta(container: av.container.InputContainer) -> dict:
         "height": video.codec_context.height,
         "fps": fps,
         "frames": frames,
+        "frames_counted": bool(video.frames),  # the container counts its frames (else estimated)
         "video_codec": video.codec_context.name,
     }
 
@@ -295,23 +374,50 @@ def probe(path: str | os.PathLike) -> dict:
         return _stream_meta(container)
 
 
-def _decode_pass(path, container, indices, size, meta, config) -> tuple[_Sampled, list[np.ndarray], int, str]:
+def _rotation(container: av.container.InputContainer) -> int:
+    """Degrees (0, 90, 180, 270, counter-clockwise) the stream's display matrix turns its frames: read from the
+    first decoded frame (PyAV exposes the matrix there), snapped to quarter turns."""
+    video = container.streams.video[0]
+    try:
+        for frame in container.decode(video):
+            return round((frame.rotation or 0) / 90) % 4 * 90
+    except av.FFmpegError:
+        return 0
+    return 0
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """(H, W, 3) as stored -> as displayed: np.rot90 turns counter-clockwise, like the display matrix angle."""
+    return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
+
+
+@dataclass
+class _Pass:
+    sampled: _Sampled
+    chunks: list[np.ndarray]  # resampled audio
+    offset: int  # audio start vs the first video frame, in samples
+    error: str  # last decoder error, "" if none
+    bad_packets: int  # video packets the decoder refused
+
+
+def _decode_pass(path, container, indices, size, meta, config, rotation=0, skip_nonref=False) -> _Pass:
     """One sequential decode: keep the sampled video frames, resample all audio.
 
-    Returns (sampled video, audio chunks, audio offset in samples vs the first video frame, decode error or "").
-    A decode error ends the pass early; the caller decides whether what was decoded is enough.
+    skip_nonref: the decoder skips non-reference frames and frames are picked by time (indices / fps) rather
+    than by index. A decode error ends the pass early or skips a packet; the caller judges the result.
     """
     video = container.streams.video[0]
     video.thread_type = "AUTO"
+    if skip_nonref:
+        video.codec_context.skip_frame = "NONREF"
     audio = container.streams.audio[0] if container.streams.audio else None
     resampler = _audio_resampler(config.sample_rate) if audio is not None else None
     chunks: list[np.ndarray] = []
     starts = {"video": None, "audio": None}
-    error = ""
+    state = {"error": "", "bad": 0}
     frame_s = 1.0 / meta["fps"]
 
     def decoded_video() -> Iterator[tuple[float, Callable[[], np.ndarray]]]:
-        nonlocal error
         count = 0
         streams = (video, audio) if audio is not None else (video,)
         try:
@@ -319,7 +425,8 @@ def _decode_pass(path, container, indices, size, meta, config) -> tuple[_Sampled
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as e:  # a damaged packet: skip it, keep what decodes after it
-                    error = _reason(e)
+                    state["error"] = _reason(e)
+                    state["bad"] += packet.stream.type == "video"
                     continue
                 for frame in decoded:
                     t = frame.time if frame.time is not None else count * frame_s
@@ -335,24 +442,30 @@ def _decode_pass(path, container, indices, size, meta, config) -> tuple[_Sampled
                             "(pass max_seconds=... to raise it)"
                         )
                     count += 1
-                    yield t, lambda f=frame: f.to_ndarray(format="rgb24")
+                    _check_frame_count(_name(path), count, config)
+                    yield t, lambda f=frame: _upright(f.to_ndarray(format="rgb24"), rotation)
         except av.FFmpegError as e:
-            error = _reason(e)
+            state["error"] = _reason(e)
         if resampler is not None:
             chunks.extend(_resample(resampler, None))
 
-    sampled = _sample_frames(decoded_video(), indices, size, frame_s)
+    if skip_nonref:
+        sampled = _sample_by_time(decoded_video(), indices * frame_s, size, frame_s)
+    else:
+        sampled = _sample_frames(decoded_video(), indices, size, frame_s)
     offset = 0
     if starts["audio"] is not None and starts["video"] is not None:
         offset = round((starts["audio"] - starts["video"]) * config.sample_rate)
-    return sampled, chunks, offset, error
+    return _Pass(sampled, chunks, offset, state["error"], state["bad"])
 
 
 def load_clip(path: str | os.PathLike, config: MediaConfig = MediaConfig()) -> Clip:
     """Decode, sample and resize a video file's frames and resample its audio track (see module docstring).
 
-    Limits (duration, resolution) are checked from the container's metadata before decoding. Frames are
-    decoded sequentially and only the sampled ones are converted and kept.
+    Limits (duration, resolution, frames and pixels to decode) are checked from the container's metadata before
+    decoding. Frames are decoded sequentially and only the sampled ones are converted and kept; frames are
+    turned upright by the stream's display matrix (phone clips). Frames the decoder could not reconstruct are
+    counted in `undecodable_frames` and described in `warnings`.
     """
     name = _name(path)
     with _open(path) as container:
@@ -360,17 +473,24 @@ def load_clip(path: str | os.PathLike, config: MediaConfig = MediaConfig()) -> C
         if not meta["has_video"]:
             what = "audio-only files are not supported" if meta["has_audio"] else "no streams SEATS can use"
             raise MediaError(f"{name}: no video stream ({what}; SEATS needs video frames)")
-        _check_limits(name, meta["duration"], meta["width"], meta["height"], config)
         if not meta["fps"]:
             raise MediaError(f"{name}: video stream declares no frame rate; re-encode it (e.g. with ffmpeg)")
         declared = meta["frames"] or 0
+        _check_limits(name, meta["duration"], meta["width"], meta["height"], config, declared)
         if declared < 2:
             raise MediaError(f"{name}: video stream declares {declared} frame(s); at least 2 are needed")
-        indices, size = _plan(declared, meta["fps"], meta["width"], meta["height"], config)
-        sampled, chunks, offset, error = _decode_pass(path, container, indices, size, meta, config)
+        rotation = _rotation(container)
+    width, height = meta["width"], meta["height"]
+    if rotation in (90, 270):
+        width, height = height, width
+    indices, size = _plan(declared, meta["fps"], width, height, config)
+    skip = declared / len(indices) >= SKIP_NONREF_MIN_STRIDE
+    with _open(path) as container:
+        done = _decode_pass(path, container, indices, size, meta, config, rotation, skip)
+    sampled = done.sampled
 
     if sampled.seen < 2:
-        detail = f": {error}" if error else ""
+        detail = f": {done.error}" if done.error else ""
         raise MediaError(f"{name}: cannot be decoded (corrupt or not a media file): no video frames{detail}")
     expected = meta["duration"] or sampled.end
     missing = expected - sampled.end
@@ -379,15 +499,25 @@ def load_clip(path: str | os.PathLike, config: MediaConfig = MediaConfig()) -> C
             f"{name}: truncated: decoded only {sampled.end:.1f} s of the {expected:.1f} s the container "
             "declares (re-download or re-encode the file)"
         )
-    if sampled.seen != declared:
-        # The container's frame count was off (e.g. a slightly damaged tail): sample again over what decodes.
-        indices, size = _plan(sampled.seen, meta["fps"], meta["width"], meta["height"], config)
+    undecodable = done.bad_packets
+    if not skip and sampled.seen != declared:
+        # The container's frame count was off (a damaged middle or tail): sample again over what decodes.
+        if meta["frames_counted"]:
+            undecodable = max(undecodable, declared - sampled.seen)
+        indices, size = _plan(sampled.seen, meta["fps"], width, height, config)
         with _open(path) as container:
-            sampled, chunks, offset, _ = _decode_pass(path, container, indices, size, meta, config)
+            done = _decode_pass(path, container, indices, size, meta, config, rotation)
+        sampled = done.sampled
+    warnings = []
+    if undecodable > 0:
+        warnings.append(
+            f"{name}: {undecodable} of {declared} frames could not be decoded (damaged file); the model saw "
+            f"{len(sampled.frames)} frames sampled from the rest"
+        )
 
     audio = None
     if meta["has_audio"]:
-        audio = _fit_audio(chunks, round(sampled.end * config.sample_rate), offset)
+        audio = _fit_audio(done.chunks, round(sampled.end * config.sample_rate), done.offset)
     return Clip(
         path=str(path),
         frames=sampled.frames,
@@ -396,8 +526,11 @@ def load_clip(path: str | os.PathLike, config: MediaConfig = MediaConfig()) -> C
         duration=sampled.end,
         audio=audio,
         sample_rate=config.sample_rate,
-        source_size=(meta["width"], meta["height"]),
+        source_size=(width, height),
         source_fps=meta["fps"],
+        rotation=rotation,
+        undecodable_frames=int(undecodable),
+        warnings=tuple(warnings),
     )
 
 
@@ -420,7 +553,7 @@ def clip_from_arrays(
         raise MediaError(f"{name}: fps_source must be > 0, got {fps_source}")
     n, height, width, _ = frames.shape
     duration = n / fps_source
-    _check_limits(name, duration, width, height, config)
+    _check_limits(name, duration, width, height, config, n)
     indices, size = _plan(n, fps_source, width, height, config)
     frame_s = 1.0 / fps_source
     sampled = _sample_frames(((i * frame_s, lambda i=i: frames[i]) for i in range(n)), indices, size, frame_s)

@@ -102,3 +102,49 @@ def launch_app(module_name: str):
     demo = module.demo
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     return demo
+
+
+def fn_indices(url: str) -> dict[str, int]:
+    """Event function name -> fn_index, from the running app's /config (private events included)."""
+    import httpx
+
+    deps = httpx.get(url.rstrip("/") + "/config", timeout=30).json()["dependencies"]
+    return {d["api_name"]: d["id"] for d in deps}
+
+
+def http_event(url: str, fn_index: int, data: list, session_hash: str, timeout: float = 300) -> dict:
+    """Call one event as a plain HTTP client would (no browser, no gradio_client): POST queue/join, read the
+    SSE stream to `process_completed`. Returns that message plus `raw`, every byte the server sent back."""
+    import json
+
+    import httpx
+
+    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session_hash, "event_data": None})
+    raw = []
+    with httpx.Client(base_url=url.rstrip("/") + "/gradio_api/", timeout=timeout) as h:
+        r = h.post("queue/join", content=body, headers={"content-type": "application/json"})
+        raw.append(r.text)
+        if r.status_code != 200:
+            return {"success": False, "status": r.status_code, "raw": "".join(raw)}
+        with h.stream("GET", "queue/data", params={"session_hash": session_hash}) as stream:
+            for line in stream.iter_lines():
+                raw.append(line)
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("msg") == "process_completed":
+                        return {**msg, "raw": "\n".join(raw)}
+    return {"success": False, "raw": "\n".join(raw)}
+
+
+def http_upload(url: str, path: str) -> dict:
+    """Upload a file the way the page does; returns the FileData dict an event input takes."""
+    from pathlib import Path
+
+    import httpx
+
+    with open(path, "rb") as f:
+        r = httpx.post(
+            url.rstrip("/") + "/gradio_api/upload", files={"files": (Path(path).name, f)}, timeout=60
+        )
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}

@@ -2,11 +2,12 @@
 
 References are independent of the code under test: hand-built frames and hand-computed pixels for the overlays,
 the pruner's own before/after counts at each drop for the layer explorer, a direct Engine.run for the API
-answer, and the precomputed files for the examples.
+answer, the precomputed files for the examples, and counted calls of the decoder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import OrderedDict
@@ -18,7 +19,9 @@ import pytest
 
 from app import examples, handlers, present, render
 from app import view as V
-from seats_core import scenes, synth
+from app.files import Workspace
+from app.state import Session, SessionStore
+from seats_core import media, scenes, synth
 from seats_core.config import SeatsConfig
 from seats_core.media import load_clip
 
@@ -26,10 +29,25 @@ QUESTION = "What shape appears when the tone plays?"
 NEW_TOKENS = 3
 
 
+@pytest.fixture(scope="module", autouse=True)
+def test_files_are_clips(tmp_path_factory):
+    """The handlers accept clips from uploads and examples only; the tests' own files count as uploads."""
+    handlers.allow_clip_root(tmp_path_factory.getbasetemp())
+
+
+def _session() -> Session:
+    return SessionStore().get("s-" + str(id(object())))
+
+
+def run(session, clip, question=QUESTION, baseline="none", n_new=NEW_TOKENS, **kw):
+    return handlers.run_clip(session, clip, question, "mini", "seats", "R10", baseline, n_new, kw or {})
+
+
 @pytest.fixture(scope="module")
 def live(clip_short_av):
-    """One real run (full + seats + random) on the short clip, through the Run handler."""
-    return handlers.run_clip(clip_short_av, QUESTION, "mini", "seats", "R10", "random", NEW_TOKENS, {})
+    """One real run (full + seats + random) on the short clip, through the Run handler: (session, outputs)."""
+    session = _session()
+    return session, run(session, clip_short_av, baseline="random")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -122,12 +140,12 @@ def test_make_configs_and_advanced_fields():
         ("empty", "empty"),
         ("text", "cannot be decoded"),
         ("audio_only", "no video stream"),
-        ("missing", "not found"),
+        ("missing", "not a clip this app received"),
     ],
 )
 def test_bad_media_gets_a_specific_error(bad_files, name, message):
     with pytest.raises(gr.Error, match=message):
-        handlers.run_clip(bad_files[name], QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
+        run(_session(), bad_files[name])
 
 
 def test_long_and_huge_clips_are_refused(tmp_path):
@@ -135,25 +153,83 @@ def test_long_and_huge_clips_are_refused(tmp_path):
     seconds = int(handlers.MAX_CLIP_SECONDS) + 5
     synth.write_clip(long, np.zeros((seconds, 64, 64, 3), np.uint8), fps=1)
     with pytest.raises(gr.Error, match="limit"):
-        handlers.run_clip(str(long), QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
+        run(_session(), str(long))
     huge = tmp_path / "huge.mp4"
     synth.write_clip(huge, np.zeros((2, 64, handlers.MAX_SIDE + 64, 3), np.uint8), fps=2)
     with pytest.raises(gr.Error, match="resolution"):
-        handlers.run_clip(str(huge), QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
+        run(_session(), str(huge))
+
+
+def test_decode_budget_is_refused_before_decoding(tmp_path, monkeypatch):
+    fast = tmp_path / "fast.mp4"  # 3 s at 60 fps: 180 frames of 64x64
+    synth.write_clip(fast, np.zeros((180, 64, 64, 3), np.uint8), fps=60)
+    base = handlers.APP_MEDIA
+    monkeypatch.setattr(media, "_decode_pass", lambda *a, **k: pytest.fail("decoded before the check"))
+    monkeypatch.setattr(handlers, "APP_MEDIA", dataclasses.replace(base, max_decode_frames=100))
+    with pytest.raises(gr.Error, match="more than 100 frames"):
+        run(_session(), str(fast))
+    budget = 180 * 64 * 64 - 1
+    monkeypatch.setattr(handlers, "APP_MEDIA", dataclasses.replace(base, max_decode_pixels=budget))
+    with pytest.raises(gr.Error, match="gigapixels"):
+        run(_session(), str(fast))
 
 
 def test_missing_clip_and_empty_question(clip_short_av):
     with pytest.raises(gr.Error, match="No clip"):
-        handlers.run_clip(None, QUESTION, "mini", "seats", "R10", "none", NEW_TOKENS, {})
+        run(_session(), None)
     with pytest.raises(gr.Error, match="question is empty"):
-        handlers.run_clip(clip_short_av, "   ", "mini", "seats", "R10", "none", NEW_TOKENS, {})
+        run(_session(), clip_short_av, "   ")
 
 
-def test_clip_paths_outside_the_app_folders_are_refused(monkeypatch):
-    # The checkout itself may live under the temp folder (CI clones anywhere): allow only the examples here.
-    monkeypatch.setattr(present, "allowed_roots", lambda: [examples.EXAMPLES_DIR.resolve()])
-    with pytest.raises(present.MediaError, match="not a clip this app decoded"):
-        present.clip_for(str(examples.ROOT / "pyproject.toml"), handlers.APP_MEDIA)
+def test_clip_paths_outside_uploads_and_examples_are_refused(monkeypatch, tmp_path):
+    secret = tmp_path / "secret.mp4"
+    synth.write_clip(secret, np.zeros((4, 64, 64, 3), np.uint8), fps=2)
+    monkeypatch.setattr(handlers, "_extra_clip_roots", [])  # only Gradio's upload folder and the examples
+    for path in (
+        str(secret),
+        str(examples.ROOT / "pyproject.toml"),
+        "/etc/passwd",
+        str(tmp_path / "none.mp4"),
+    ):
+        with pytest.raises(gr.Error, match="not a clip this app received") as info:
+            run(_session(), path)
+        assert "\n" not in str(info.value)
+        with pytest.raises(gr.Error, match="not a clip this app received"):
+            handlers.api_run(path, QUESTION)
+        with pytest.raises(gr.Error, match="not a clip this app received"):
+            handlers.load_example(_session(), path, QUESTION)
+
+
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("seed", 2**70, "seed must be a whole number from 0"),
+        ("seed", -1, "seed must be a whole number"),
+        ("seed", float("inf"), "seed must be a finite number"),
+        ("temperature", float("nan"), "temperature must be a finite number"),
+        ("fastv_layer", 2.5, "fastv_layer must be a whole number"),
+        ("drop_layers", "3,x", "drop_layers must be a number"),
+        ("use_windows", "false", "use_windows must be true or false"),
+        ("score_layer", "prev", "score_layer must be one of"),
+    ],
+)
+def test_bad_advanced_values_are_refused_in_one_line(clip_short_av, caplog, field, value, needle):
+    with caplog.at_level("WARNING", logger="seats_explorer"):
+        with pytest.raises(gr.Error, match=needle) as info:
+            run(_session(), clip_short_av, **{field: value})
+    assert "\n" not in str(info.value)
+    refusals = [r for r in caplog.records if r.name == "seats_explorer"]
+    assert (
+        len(refusals) == 1 and refusals[0].getMessage().startswith("refused: ") and not refusals[0].exc_info
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0, 129, 2.5, "many"])
+def test_bad_max_new_tokens_then_the_next_request_is_served(clip_short_av, value):
+    session = _session()
+    with pytest.raises(gr.Error, match="max new tokens must be"):
+        run(session, clip_short_av, n_new=value)
+    assert run(session, clip_short_av, n_new=1)["answers"].count("seats-card'") == 2
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -161,7 +237,7 @@ def test_clip_paths_outside_the_app_folders_are_refused(monkeypatch):
 
 
 def test_layer_counts_match_the_pruners_own_counts(live):
-    view = live["view"]
+    view = live[0].view
     run = view["runs"]["method"]
     assert run["events"], "SEATS at R10 must drop tokens"
     for ev in run["events"]:
@@ -177,7 +253,7 @@ def test_layer_counts_match_the_pruners_own_counts(live):
 
 
 def test_scores_follow_the_latest_drop(live):
-    run = live["view"]["runs"]["method"]
+    run = live[0].view["runs"]["method"]
     drops = sorted(int(k) for k in run["relevance"])
     _, what = V.scores_at(run, drops[0])
     assert "importance" in what
@@ -187,43 +263,128 @@ def test_scores_follow_the_latest_drop(live):
     assert not np.isnan(score[alive]).any()  # every survivor of a drop was scored by it
 
 
-def test_run_outputs_and_exports(live, clip_short_av):
-    assert live["answers"].count("seats-card'") == 3
-    assert live["frames"].ndim == 3 and live["audio"].ndim == 3
-    trace = json.loads(open(live["export_json"]).read())
+def test_run_outputs_and_exports_on_request(live, clip_short_av, tmp_path, monkeypatch):
+    session, out = live
+    assert out["answers"].count("seats-card'") == 3
+    assert out["frames"].ndim == 3 and out["audio"].ndim == 3
+    assert out["export_json"] is None and out["export_html"] is None  # nothing written per run
+    monkeypatch.setattr(present, "WORKSPACE", Workspace(tmp_path / "ws"))
+    files = handlers.export(session)
+    assert Path(files["export_json"]).is_relative_to(tmp_path / "ws")
+    used = present.WORKSPACE.used_bytes()
+    assert handlers.export(session) == files and present.WORKSPACE.used_bytes() == used  # once per run
+    text = open(files["export_json"]).read()
+    assert '"path"' not in text
+    trace = json.loads(text)
     assert set(trace["runs"]) == {"full", "method", "baseline"}
-    assert trace["runs"]["method"]["clip"]["path"] == clip_short_av
-    page = open(live["export_html"]).read()
+    assert trace["runs"]["method"]["clip"]["name"] == Path(clip_short_av).name
+    page = open(files["export_html"]).read()
     assert "<script src=" not in page and "data:image/png;base64," in page
     assert trace["runs"]["method"]["answer"] in page or trace["runs"]["method"]["answer"] == ""
 
 
-def test_scrubbing_changes_the_overlay_without_the_model(live, monkeypatch):
+def test_overlay_geometry_comes_from_the_record(live):
+    session, out = live
+    g = session.view["geometry"]
+    w, h = g["frame_size"]
+    # The frame grid thumbnails tile gw x gh blocks of block_px: count the kept/total caption of grid 0.
+    video = V.modality_mask(session.view, "video")
+    assert video.sum() == g["grid"][0] * g["grid"][1] * g["grid"][2]
+    assert (g["grid"][1], g["grid"][2]) == (h // g["block_px"], w // g["block_px"])
+    assert session.clip.frames.shape[0] == g["grid"][0] * g["temporal_patch"]
+
+
+def test_scrubbing_changes_the_overlay_without_the_model_or_a_decode(live, monkeypatch):
+    session, _ = live
     monkeypatch.setattr(
         handlers, "get_engine", lambda *a, **k: pytest.fail("scrubbing must not use the model")
     )
-    view = live["view"]
-    drop = V.boundaries(view["runs"]["method"])[1]["after"]
-    a = handlers.explore(view, "method", drop, "waveform")
-    b = handlers.explore(view, "method", drop + 1, "spectrogram")
+    monkeypatch.setattr(handlers, "load_clip", lambda *a, **k: pytest.fail("scrubbing must not decode"))
+    drop = V.boundaries(session.view["runs"]["method"])[1]["after"]
+    a = handlers.explore(session, "method", drop, "waveform")
+    b = handlers.explore(session, "method", drop + 1, "spectrogram")
     assert not np.array_equal(a["frames"], b["frames"]) and not np.array_equal(a["audio"], b["audio"])
     assert "Stage II" in b["counts"]
 
 
+@pytest.mark.parametrize(
+    "key, layer, mode, needle",
+    [
+        ("../../etc/passwd", 1, "waveform", "the run must be one of"),
+        ("method", float("nan"), "waveform", "the layer must be a finite number"),
+        ("method", 10**6, "waveform", "the layer must be a whole number from 0 to"),
+        ("method", 1, "x" * 500, "the audio view must be one of"),
+    ],
+)
+def test_forged_explore_inputs_are_refused(live, key, layer, mode, needle):
+    with pytest.raises(gr.Error, match=needle) as info:
+        handlers.explore(live[0], key, layer, mode)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
+def test_a_session_sees_only_its_own_run(live):
+    other = _session()
+    out = handlers.explore(other, "method", 1, "waveform")
+    assert out["frames"] is None and "Run a clip" in out["counts"]
+    for call in (lambda: handlers.export(other), lambda: handlers.analyze(other, "mini")):
+        with pytest.raises(gr.Error, match="Run a clip or pick an example first"):
+            call()
+
+
+def test_a_view_that_does_not_match_the_clip_is_refused(live, clip_av):
+    session, _ = live
+    broken = Session("broken", view=session.view, records=session.records)
+    broken.clip = load_clip(clip_av, handlers.media_for("mini"))  # 10 s: more grids than the run had
+    with pytest.raises(gr.Error, match="cannot draw this run on the clip held for it"):
+        handlers.explore(broken, "method", 1, "waveform")
+
+
+def test_each_upload_is_decoded_once(clip_short_av, monkeypatch):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return load_clip(*args, **kwargs)
+
+    monkeypatch.setattr(handlers, "load_clip", counted)
+    session = _session()
+    run(session, clip_short_av, n_new=1)
+    handlers.explore(session, "method", 5, "waveform")
+    run(session, clip_short_av, "What colour is it?", n_new=1)  # same upload, new question
+    handlers.analyze(session, "mini", compute=lambda *a: {"num_layers": 28, "attention": {}, "knockout": {}})
+    assert len(calls) == 1
+
+
 def test_api_answer_matches_a_direct_engine_run(clip_short_av):
-    answer, result = handlers.api_run(clip_short_av, QUESTION, "seats", "R25", NEW_TOKENS)
+    answer, record = handlers.api_run(clip_short_av, QUESTION, "seats", "R25", NEW_TOKENS)
     engine = handlers.get_engine("mini")
     prep = engine.prepare(clip_short_av, QUESTION, handlers.media_for(handlers.MINI))
     direct = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=NEW_TOKENS)
-    assert answer == direct["answer"] == result["answer"]
-    assert set(result) == set(direct)
-    assert [t["survives_to"] for t in result["tokens"]] == [t["survives_to"] for t in direct["tokens"]]
+    assert answer == direct["answer"] == record["answer"]
+    assert record["tokens"]["survives_to"] == [t["survives_to"] for t in direct["tokens"]]
+    assert record["flops"] == direct["flops"] and record["version"] == 1
+    assert "path" not in json.dumps(record).replace('"path_', "")
 
 
 def test_silent_clip_runs_video_only(clip_silent):
-    out = handlers.run_clip(clip_silent, QUESTION, "mini", "seats", "R10", "none", 2, {})
+    session = _session()
+    out = run(session, clip_silent, n_new=2)
     assert "no audio track" in out["status"]
-    assert V.counts_at(out["view"], "method", 0)["audio"] == 0
+    assert V.counts_at(session.view, "method", 0)["audio"] == 0
+
+
+def test_corrupt_middle_is_run_with_a_warning(tmp_path):
+    path = tmp_path / "damaged.mp4"
+    synth.make_demo_clip(path, seconds=10, seed=3)
+    data = bytearray(path.read_bytes())
+    lo, hi = int(len(data) * 0.4), int(len(data) * 0.6)
+    data[lo:hi] = np.random.default_rng(0).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    session = _session()
+    out = run(session, str(path), n_new=1)
+    assert "Warning" in out["status"] and "could not be decoded" in out["status"]
+    assert any("could not be decoded" in w for w in session.records["method"]["warnings"])
+    assert session.records["method"]["clip"]["undecodable_frames"] > 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,50 +399,54 @@ def _no_model(*args, **kwargs):
 def test_examples_load_without_the_model(monkeypatch):
     monkeypatch.setattr(handlers, "get_engine", _no_model)
     clip, question = examples.gallery()[0]
-    out = handlers.load_example(clip, question)
-    stored = examples.load_runs(examples.find(clip, question))
-    assert out["view"]["runs"]["method"]["answer"] == stored["method"]["answer"]
+    session = _session()
+    handlers.load_example(session, clip, question)
+    stored = json.loads((examples.EXAMPLES_DIR / examples.find(clip, question)["results"]).read_text())[
+        "runs"
+    ]
+    assert session.view["runs"]["method"]["answer"] == stored["method"]["answer"]
     s = examples.index()["settings"]
     again = handlers.run_clip(
-        clip, question, s["model"], s["method"], s["retention"], s["baseline"], s["max_new_tokens"], {},
+        session, clip, question, s["model"], s["method"], s["retention"], s["baseline"], s["max_new_tokens"], {},
         compute=_no_model,
     )  # fmt: skip
     assert "precomputed" in again["status"]
     entry = examples.find(clip, question)
     if "answer" in entry:  # generated scenes: the page names the correct option
-        assert f"({entry['answer']}) {entry['answer_text']}" in " ".join(out["view"]["notes"])
+        assert f"({entry['answer']}) {entry['answer_text']}" in " ".join(session.view["notes"])
 
 
 @pytest.mark.skipif(not examples.gallery(), reason="no examples generated (run scripts/make_examples.py)")
 def test_example_clips_are_small_with_sound():
     for clip, _ in examples.gallery():
         assert examples.Path(clip).stat().st_size < 2 * 1024 * 1024
-        assert present.clip_for(clip, handlers.APP_MEDIA).has_audio
+        assert load_clip(clip, handlers.APP_MEDIA).has_audio
 
 
 def test_analysis_missing_module_is_reported(live):
     def missing(*args):
         raise ModuleNotFoundError("No module named 'seats_core.analysis'", name="seats_core.analysis")
 
-    out = handlers.analyze(live["view"], "mini", compute=missing)
-    assert out["analysis"] is None and "unavailable" in out["dependency_notes"]
+    out = handlers.analyze(live[0], "mini", compute=missing)
+    assert "unavailable" in out["dependency_notes"]
 
 
-def test_analysis_shape_is_plotted():
+def test_analysis_shape_is_plotted(live):
     L, W = 4, 3
     fake = {
         "num_layers": L,
         "attention": {"share": [[0.2, 0.5, 0.3]] * L, "video_windows": [[0.1] * W] * L, "audio_windows": [[0.1] * W] * L},
         "knockout": {m: {"kl": [1.0, 0.5, 0.05, 0.01, 0.0], "answer_logprob": [-3.0] * (L + 1)} for m in ("video", "audio", "both")},
     }  # fmt: skip
-    out = handlers.analyze({"runs": {"method": {"x": 1}}, "clip_path": "c", "question": "q"}, "mini",
-                           compute=lambda *a: fake)  # fmt: skip
+    session = Session("a", view=live[0].view, clip=live[0].clip, records=live[0].records)
+    out = handlers.analyze(session, "mini", compute=lambda *a: fake)
     assert len(out["dependency"].data) == 2 + 3 * 2
     assert "layer **2**" in out["dependency_notes"]  # KL stays below 10% of its max (1.0) from k = 2 on
+    assert session.analysis is fake
 
 
 def test_generated_scene_reports_its_answer(monkeypatch, tmp_path):
-    monkeypatch.setattr(handlers, "SCENE_DIR", tmp_path / "scenes")
+    monkeypatch.setattr(handlers, "WORKSPACE", Workspace(tmp_path / "ws"))
     monkeypatch.setattr(handlers, "MAX_SCENES", 2)
     monkeypatch.setattr(handlers, "_scenes", OrderedDict())
     first = [handlers.new_scene(seed)[0] for seed in (1, 2, 3)]
@@ -293,10 +458,11 @@ def test_generated_scene_reports_its_answer(monkeypatch, tmp_path):
     assert clip.has_audio and clip.duration == pytest.approx(6.0, abs=0.15)
     copy = tmp_path / "uploaded.mp4"  # Gradio hands the handler its own copy of the file
     shutil.copy(path, copy)
-    out = handlers.run_clip(str(copy), question, "mini", "seats", "R10", "none", 2, {})
+    session = _session()
+    run(session, str(copy), question, n_new=2)
     assert (
         f"Correct answer (known from the generated scene): ({truth.answer}) {truth.answer_text}."
-        in out["view"]["notes"]
+        in session.view["notes"]
     )
-    other = handlers.run_clip(str(copy), "What else?", "mini", "seats", "R10", "none", 2, {})
-    assert not any("Correct answer" in n for n in other["view"]["notes"])
+    run(session, str(copy), "What else?", n_new=2)
+    assert not any("Correct answer" in n for n in session.view["notes"])

@@ -23,6 +23,12 @@ METHOD_RETENTION = [
 ]
 
 
+def _rows(r: dict) -> list[dict]:
+    """The record's token columns as one dict per token."""
+    cols = r["tokens"]
+    return [dict(zip(cols, values)) for values in zip(*cols.values())]
+
+
 def _run(tmp_path, clip, method, retention, capsys):
     out = tmp_path / f"{method}.json"
     code = cli(
@@ -43,7 +49,9 @@ def _run(tmp_path, clip, method, retention, capsys):
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    return json.loads(out.read_text())
+    record = json.loads(out.read_text())
+    record["tokens"] = _rows(record)
+    return record
 
 
 def _check_consistent(r: dict, requested: tuple[float, float]):
@@ -140,3 +148,55 @@ def test_cli_subprocess_exit_code_and_stderr(bad_files):
     assert proc.returncode == 2
     lines = [x for x in proc.stderr.strip().splitlines() if x.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr
+
+
+def test_run_record_has_geometry_and_no_path(tmp_path, clip_short_av, capsys):
+    out = tmp_path / "r.json"
+    assert (
+        cli(["run", clip_short_av, "--question", "What?", "--max-new-tokens", "1", "--json", str(out)]) == 0
+    )
+    capsys.readouterr()
+    text = out.read_text()
+    assert '"path"' not in text  # gradio_client would take a dict with `path` for a file
+    r = json.loads(text)
+    assert r["version"] == 1 and r["clip"]["name"] == "clip_short_av.mp4"
+    g = r["geometry"]
+    # The miniature: 14-px patches merged 2x2, 2 frames per temporal grid, 2 s windows (Qwen2.5-Omni's chunk).
+    assert g["block_px"] == 28 and g["temporal_patch"] == 2 and g["seconds_per_window"] == 2.0
+    w, h = r["clip"]["frame_size"]
+    assert g["grid"] == [r["clip"]["frames"] // 2, h // 28, w // 28]
+    video = [i for i, m in enumerate(r["tokens"]["modality"]) if m == "video"]
+    assert len(video) == g["grid"][0] * g["grid"][1] * g["grid"][2]
+    assert max(r["tokens"]["row"][i] for i in video) == g["grid"][1] - 1
+    assert g["seconds_per_grid"] == pytest.approx(2 / r["clip"]["fps"], rel=1e-3)
+    from seats_core.record import RunRecord
+
+    again = RunRecord.from_json(text)
+    assert again.to_dict() == r and again.flops == r["flops"]
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--method", "nope"], "invalid choice: 'nope'"),
+        (["--retention", "-0.5,0.5"], "got (-0.5, 0.5)"),
+        (["--max-new-tokens", "many"], "invalid int value"),
+    ],
+)
+def test_argument_errors_are_one_line_with_status_2(clip_short_av, capsys, argv, needle):
+    with pytest.raises(SystemExit) as info:
+        code = cli(["run", clip_short_av, "--question", "What?", *argv])
+        raise SystemExit(code)
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2, err
+    assert needle in err and len(err.splitlines()) == 1 and err.startswith("error:")
+
+
+def test_still_image_is_refused_as_such(tmp_path, capsys):
+    from PIL import Image
+
+    png = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(png)
+    assert cli(["run", str(png), "--question", "What?"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "still image" in err and len(err.splitlines()) == 1

@@ -39,6 +39,7 @@ class Spy:
 
     def __init__(self, engine, fail_after: int | None = None):
         self.engine, self.fail_after = engine, fail_after
+        self.adapter = engine.adapter  # RunRecord reads the token geometry from it
         self.prepares, self.runs = 0, 0
 
     def prepare(self, *a, **k):
@@ -248,6 +249,16 @@ def test_all_five_formats_end_to_end_and_resume_after_a_limit(engine, tiny_clips
     assert spy.prepares == len(BENCHMARKS) and spy.runs == 2 * (len(BENCHMARKS) - 1)
     assert [p.benchmark for p in run_problems] == ["lvomnibench"]
     assert "cannot prepare" in run_problems[0].reason
+    # beside each results line, the run's record (without token columns): same answer, its own geometry
+    from seats_core.record import RunRecord
+
+    lines = store.records_path.read_text().splitlines()
+    assert len(lines) == spy.runs == len(store.records())
+    for line, result in zip(lines, store.records()):
+        stored = json.loads(line)
+        record = RunRecord.from_dict(stored)
+        assert stored["key"][2:] == [result["sample_id"], result["method"], result["retention"]]
+        assert record.tokens is None and record.answer == result["reply"] and record.geometry.block_px == 28
 
     # "interrupted" by the limit: raising it to 2 (seats only, to keep the test short) runs just the new
     # samples; lvomnibench's first sample is retried (nothing of it was recorded) and fails again

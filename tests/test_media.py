@@ -387,3 +387,106 @@ def test_log_mel_peak_band_follows_the_tone():
     low, high = db[:, int(0.5 / 0.02)], db[:, int(1.5 / 0.02)]
     assert np.argmax(low) < np.argmax(high)
     assert abs(np.argmax(low) - band(300)) < 6 and abs(np.argmax(high) - band(3000)) < 6
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rotation, damage, still images, decode cost
+
+
+def _set_display_matrix(path, matrix) -> None:
+    """Overwrite the video track's tkhd matrix (ISO/IEC 14496-12 8.3.2: nine 32-bit values, a b u c d v x y w
+    with a..d, x, y in 16.16 and u, v, w in 2.30 fixed point): what phones write for a portrait recording."""
+    import struct
+
+    data = bytearray(open(path, "rb").read())
+    at = data.find(b"tkhd")
+    version = data[at + 4]
+    # version, flags; creation, modification, track id, reserved, duration (v0: 4-byte times); reserved (8),
+    # layer, alternate group, volume, reserved (2 each): then the matrix.
+    offset = at + 4 + 4 + (20 if version == 0 else 32) + 8 + 8
+    data[offset : offset + 36] = struct.pack(">9i", *matrix)
+    open(path, "wb").write(bytes(data))
+
+
+QUARTER_CLOCKWISE = (0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)  # QuickTime's "rotate 90"
+HALF_TURN = (-(1 << 16), 0, 0, 0, -(1 << 16), 0, 0, 0, 1 << 30)
+
+
+@pytest.mark.parametrize("matrix, upright", [(QUARTER_CLOCKWISE, "red right"), (HALF_TURN, "red bottom")])
+def test_rotated_clip_reaches_the_model_upright(tmp_path, matrix, upright):
+    frames = np.zeros((8, 96, 160, 3), np.uint8)  # landscape as stored: red top half, blue bottom half
+    frames[:, :48] = (255, 0, 0)
+    frames[:, 48:] = (0, 0, 255)
+    path = tmp_path / "phone.mp4"
+    synth.write_clip(path, frames, fps=4)
+    _set_display_matrix(path, matrix)
+    clip = load_clip(path, MediaConfig(min_pixels=4 * TOKEN, max_pixels=24 * TOKEN))
+    t, h, w, _ = clip.frames.shape
+    red = clip.frames[0, :, :, 0].astype(float) - clip.frames[0, :, :, 2]  # (H, W) > 0 where red
+    if upright == "red right":  # turned a quarter clockwise: the stored top is now the right side
+        assert h > w and clip.source_size == (96, 160) and clip.rotation == 270
+        assert red[:, : w // 2 - 4].max() < 0 < red[:, w // 2 + 4 :].min()
+    else:
+        assert w > h and clip.rotation == 180
+        assert red[: h // 2 - 4].max() < 0 < red[h // 2 + 4 :].min()
+
+
+def test_corrupt_middle_is_decoded_with_a_warning(tmp_path):
+    path = tmp_path / "damaged.mp4"
+    synth.make_demo_clip(path, seconds=10, seed=3)
+    data = bytearray(path.read_bytes())
+    lo, hi = int(len(data) * 0.4), int(len(data) * 0.6)
+    data[lo:hi] = np.random.default_rng(0).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    clip = load_clip(path)
+    assert clip.undecodable_frames > 0
+    assert len(clip.warnings) == 1 and f"{clip.undecodable_frames} of 100 frames" in clip.warnings[0]
+    assert load_clip(path.with_name("damaged.mp4")).warnings  # deterministic
+    intact = tmp_path / "intact.mp4"
+    synth.make_demo_clip(intact, seconds=10, seed=3)
+    assert load_clip(intact).warnings == () and load_clip(intact).undecodable_frames == 0
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_still_images_are_refused_as_such(tmp_path, fmt):
+    path = tmp_path / f"photo.{fmt.lower()}"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(path, format=fmt)
+    with pytest.raises(MediaError, match=f"this is a still image \\({fmt}\\), not a video"):
+        load_clip(path)
+
+
+def test_cli_and_app_share_one_side_limit():
+    from app import handlers
+
+    assert MediaConfig().max_side == media.MAX_SOURCE_SIDE == handlers.APP_MEDIA.max_side == 4096
+
+
+def test_high_rate_source_skips_frames_but_samples_the_right_times(tmp_path, monkeypatch):
+    n, fps = 240, 120.0  # 2 s at 120 fps; frame i is grey level i: the decoded value names the frame
+    frames = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None], 3, axis=3)
+    frames = np.ascontiguousarray(np.broadcast_to(frames, (n, 64, 64, 3)))
+    path = tmp_path / "fast.mp4"
+    synth.write_clip(path, frames, fps=fps)
+    passes = []
+    real = media._decode_pass
+
+    def spy(*args, **kwargs):
+        passes.append(real(*args, **kwargs))
+        return passes[-1]
+
+    monkeypatch.setattr(media, "_decode_pass", spy)
+    clip = load_clip(path)
+    wanted = sample_indices(n, fps)  # what index sampling would pick: 4 frames spread over 2 s
+    got = clip.frames.reshape(len(clip.frames), -1).mean(axis=1)
+    assert len(passes) == 1 and passes[0].sampled.seen < n  # one pass, and not every frame reconstructed
+    np.testing.assert_allclose(got, wanted, atol=4)  # each sampled frame within a few frames of its time
+
+
+def test_decode_caps_name_the_numbers(tmp_path):
+    path = tmp_path / "c.mp4"
+    synth.write_clip(path, np.zeros((20, 64, 64, 3), np.uint8), fps=10)
+    with pytest.raises(MediaError, match=r"more than 10 frames to decode \(20\)"):
+        load_clip(path, MediaConfig(max_decode_frames=10))
+    with pytest.raises(MediaError, match=r"decoding 20 frames of 64x64 is 0\.0 gigapixels"):
+        load_clip(path, MediaConfig(max_decode_pixels=20 * 64 * 64 - 1))
+    assert len(load_clip(path, MediaConfig(max_decode_frames=20, max_decode_pixels=20 * 64 * 64)).frames) == 4
