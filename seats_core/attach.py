@@ -84,6 +84,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _clock(device: torch.device) -> float:
+    """time.perf_counter() after the device's queued work is done."""
+    _sync(device)
+    return time.perf_counter()
+
+
 class Pruner:
     """Context manager that applies one pruning plan to every prefill of `thinker` while active."""
 
@@ -154,6 +160,7 @@ class Pruner:
             )
             dev = ids.device
             self.trace = PruneTrace.new(layout, self.ad.num_layers)
+            self.trace.importance_ms = self._vision.get("importance_ms", 0.0)  # encoder ran before this call
             self._state = dict(
                 grid=grid,
                 spg=spg,
@@ -195,33 +202,38 @@ class Pruner:
         grid = self._vision.get("grid")
         if grid is None or grid.shape[0] != 1:
             return None
+        t0 = _clock(grid.device)
         q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in window-permuted order
         gt, gh, gw = (int(x) for x in grid[0])
         grids_per_window = max(1, round(WINDOW_SECONDS / self.seconds_per_grid))
         chunk = grids_per_window * gh * gw
-        imp = torch.cat(
-            [
-                M.received_attention(q[:, s : s + chunk], k[:, s : s + chunk], scale)
-                for s in range(0, q.shape[1], chunk)
-            ]
-        )  # (N,) per patch
+        lengths = [min(chunk, q.shape[1] - s) for s in range(0, q.shape[1], chunk)]  # 2-grid windows
+        imp = M.windowed_received_attention(q, k, lengths, scale)  # (N,) per patch
         unit = self.ad.spatial_merge_size**2
         per_token = imp.view(-1, unit).mean(1)  # (N/4,) per LLM token, permuted order
         self._vision["importance"] = per_token[self.ad.vision_raster_order(grid)]
+        self._add_importance_ms(t0, grid.device)
         return None
 
     def _on_audio(self, module, args, kwargs):
         st = self._state if self._prefill else None
         if st is None:
             return None
+        t0 = _clock(st["device"])
         q, k, scale, cu = self.ad.audio_qk(args, kwargs)  # (H, N, d), chunk boundaries (C+1,)
-        bounds = cu.tolist()
-        imp = torch.cat(
-            [M.received_attention(q[:, s:e], k[:, s:e], scale) for s, e in zip(bounds[:-1], bounds[1:])]
-        )
+        imp = M.windowed_received_attention(q, k, cu.diff().tolist(), scale)  # (N,) per frame
         n = (imp.numel() - 2) // 2 + 1  # tokens after the stride-2 pooling
         st["importance"][AUDIO] = (imp[0 : 2 * n : 2] + imp[1 : 2 * n : 2]) / 2
+        self._add_importance_ms(t0, st["device"])
         return None
+
+    def _add_importance_ms(self, t0: float, device: torch.device) -> None:
+        """Time of one Stage-I statistic into the trace (or kept for the next prefill, as the vision one)."""
+        ms = (_clock(device) - t0) * 1e3
+        if self._prefill and self.trace is not None:
+            self.trace.importance_ms += ms
+        else:
+            self._vision["importance_ms"] = self._vision.get("importance_ms", 0.0) + ms
 
     # ---- decoder layers ------------------------------------------------------------------------------
     def _layer_hook(self, i: int):

@@ -5,6 +5,7 @@ that ties the stages to a layer-averaged R (schedule).
 """
 
 from .budget import allocate_budget, allocate_budget_detailed
+from .importance import windowed_received_attention
 from .schedule import (
     ENCODER_SCALE,
     PRESETS,
@@ -47,4 +48,5 @@ __all__ = [
     "select_per_window",
     "visionzip_select",
     "window_keep_count",
+    "windowed_received_attention",
 ]
