@@ -89,7 +89,7 @@ def windowed_received_attention(
     H, _, d = q.shape
     scale = d**-0.5 if scale is None else scale
     dtype = _compute_dtype(q.dtype)
-    q, k = q.to(dtype), k.to(dtype)  # (H, N, d)
+    q, k = q.to(dtype).contiguous(), k.to(dtype).contiguous()  # (H, N, d); the hooks pass transposes
     parts = []
     for start, n, count in _window_runs(lengths):
         span = slice(start, start + n * count)
