@@ -277,7 +277,7 @@ class Pruner:
         alive = st["alive"]
         mod, win = st["modality"][alive], st["window"][alive]  # (S_cur,)
         keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
-        before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
+        st["copies"] = []  # (trace tensor, indices, values): written to the host after the timed region
         info: dict = {}
         if drop.kind == "stage3":
             keep = mod == TEXT
@@ -295,9 +295,8 @@ class Pruner:
             layer = max(layer, 0)
             q, k = self.ad.query_key(layer, hidden, cos[:, alive], sin[:, alive])
             rel = M.last_token_relevance(q, k)  # (S_cur,)
-            scores = torch.full((trace.layout.length,), float("nan"))
-            scores[alive.cpu()] = rel.float().cpu()
-            trace.relevance[drop.layer] = scores
+            trace.relevance[drop.layer] = torch.full((trace.layout.length,), float("nan"))
+            st["copies"].append((trace.relevance[drop.layer], alive, rel))
             nt = mod != TEXT
             is_video = mod[nt] == VIDEO
             if drop.kind == "stage2" and cfg.use_windows:
@@ -316,7 +315,6 @@ class Pruner:
             keep[nt] = mask
         hidden = hidden[:, keep]
         new_alive = alive[keep]
-        trace.survives_to[alive[~keep].cpu()] = drop.layer
         st["alive"] = new_alive
         if cfg.prune_kv:
             cache = kwargs.get(KW_CACHE)
@@ -326,6 +324,10 @@ class Pruner:
                     st["cache_alive"][j] = new_alive
         _sync(st["device"])
         trace.selection_ms += (time.perf_counter() - t0) * 1e3
+        trace.survives_to[alive[~keep].cpu()] = drop.layer
+        for dst, idx, values in st.pop("copies"):
+            dst[idx.cpu()] = values.float().cpu()
+        before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
         after = {
             n: int((st["modality"][new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))
         }
@@ -371,7 +373,7 @@ class Pruner:
         if imp_all is not None:
             order = (st["modality"] == m).cumsum(0) - 1  # k-th token of modality m
             imp = imp_all.to(feats.device)[order[alive[rows]]]
-            self.trace.importance[alive[rows].cpu()] = imp.float().cpu()
+            st["copies"].append((self.trace.importance, alive[rows], imp))
         if kind == "stage1":
             use = imp if cfg.use_importance else None
             if cfg.use_windows:
