@@ -51,10 +51,10 @@ def _received_batch(q: torch.Tensor, k: torch.Tensor, scale: float, block_elemen
     """
     H, B, n, _ = q.shape
     rows = max(MIN_BLOCK_ROWS, block_elements // max(1, H * B * n))  # query rows per block
-    kt = k.transpose(-1, -2)  # (H, B, d, n)
+    q, kt = q * scale, k.transpose(-1, -2)  # (H, B, n, d) scaled queries, (H, B, d, n)
     out = torch.zeros(H, B, 1, n, dtype=q.dtype, device=q.device)  # (H, B, 1, n) per head
     for r0 in range(0, n, rows):
-        e = torch.matmul(q[:, :, r0 : r0 + rows], kt).mul_(scale)  # (H, B, b, n) logits, query x key
+        e = torch.matmul(q[:, :, r0 : r0 + rows], kt)  # (H, B, b, n) logits, query x key
         e.sub_(e.amax(dim=-1, keepdim=True)).exp_()  # (H, B, b, n) exp(logit - row max)
         inv_z = e.sum(dim=-1, keepdim=True).reciprocal_()  # (H, B, b, 1) 1 / softmax normaliser per row
         out.add_(torch.matmul(inv_z.transpose(-1, -2), e))  # (H, B, 1, n): sum over rows of softmax rows

@@ -53,7 +53,7 @@ def diversity_select(
     features: (N, D) token embeddings; importance: (N,) weights a_j (None = all ones); 1 <= k <= N.
     With d(i, j) = 1 - cos(x_i, x_j), the first pick maximises a_j * min_{i != j} d(i, j); each next pick
     maximises a_j * min_{s in S} d(s, j) over j not yet kept. Ties go to the lower index.
-    Returns (k,) long indices, sorted ascending. Memory is O(N * DISTANCE_CHUNK) for the first pick and
+    Returns (k,) long indices, sorted ascending. Memory is O(DISTANCE_CHUNK^2) for the first pick and
     O(N) per greedy step (a running min-distance vector).
     """
     _check_features(features, importance)
@@ -73,13 +73,18 @@ def diversity_select(
     # Greedy: keep the min distance of every token to the kept set, add the best weighted candidate. No host
     # round trip per step: the pick stays a (1,) tensor (a 0-d index would be read on the host), and argmax
     # returns the first maximum (ties -> lower index).
+    min_dist = 1 - x @ x.index_select(0, first)[0]  # (N,)
+    if importance is None:  # DivPrune: the value is the distance itself (a = 1); kept tokens hold -inf
+        min_dist.index_fill_(0, first, float("-inf"))
+        for _ in range(k - 1):
+            j = min_dist.argmax().view(1)  # (1,)
+            min_dist.index_fill_(0, j, float("-inf"))
+            torch.minimum(min_dist, 1 - x @ x.index_select(0, j)[0], out=min_dist)  # (N,) -inf stays
+        return torch.isneginf(min_dist).nonzero().squeeze(1)  # (k,) ascending
     kept = torch.zeros(n, dtype=torch.bool, device=device)  # (N,)
     kept[first] = True
-    weight = None if importance is None else a  # DivPrune: all ones, skip the product
-    min_dist = 1 - x @ x.index_select(0, first)[0]  # (N,)
     for _ in range(k - 1):
-        value = min_dist.clone() if weight is None else weight * min_dist  # (N,)
-        j = value.masked_fill_(kept, float("-inf")).argmax().view(1)  # (1,)
+        j = (a * min_dist).masked_fill_(kept, float("-inf")).argmax().view(1)  # (1,)
         kept[j] = True
         torch.minimum(min_dist, 1 - x @ x.index_select(0, j)[0], out=min_dist)  # (N,)
     return kept.nonzero().squeeze(1)  # (k,) ascending
