@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 
 BLOCK_ELEMENTS = 1 << 20  # probabilities held at once (4 MiB in float32) unless MIN_BLOCK_ROWS needs more
+LOG2_E = 1.4426950408889634  # log2(e): softmax in base 2
 MIN_BLOCK_ROWS = 64  # query rows per block at least: fewer make the matmul slow (measured on CPU)
 
 
@@ -45,17 +46,19 @@ def _received_batch(q: torch.Tensor, k: torch.Tensor, scale: float, block_elemen
     """Received attention of B windows of n tokens each, summed over heads (not yet averaged).
 
     q, k: (H, B, n, d) in the compute dtype. Returns (B, n). Per block of b query rows: the logits are turned
-    into unnormalised probabilities in place (exp of logit - row max), and the sum over the rows of the
+    into unnormalised probabilities in place (2^(logit - row max), logits in base 2), and the sum over the rows of the
     normalised probabilities is one matrix-vector product with the rows' reciprocal normalisers -- no second
     pass to divide, and no strided reduction over rows.
     """
     H, B, n, _ = q.shape
     rows = max(MIN_BLOCK_ROWS, block_elements // max(1, H * B * n))  # query rows per block
-    q, kt = q * scale, k.transpose(-1, -2)  # (H, B, n, d) scaled queries, (H, B, d, n)
+    # softmax(l) = 2^(l log2 e - max) / sum: the queries carry scale * log2(e), so one exp2 per probability
+    # (cheaper than exp on a CPU) gives the same probabilities.
+    q, kt = q * (scale * LOG2_E), k.transpose(-1, -2)  # (H, B, n, d) scaled queries, (H, B, d, n)
     out = torch.zeros(H, B, 1, n, dtype=q.dtype, device=q.device)  # (H, B, 1, n) per head
     for r0 in range(0, n, rows):
-        e = torch.matmul(q[:, :, r0 : r0 + rows], kt)  # (H, B, b, n) logits, query x key
-        e.sub_(e.amax(dim=-1, keepdim=True)).exp_()  # (H, B, b, n) exp(logit - row max)
+        e = torch.matmul(q[:, :, r0 : r0 + rows], kt)  # (H, B, b, n) logits in base 2, query x key
+        e.sub_(e.amax(dim=-1, keepdim=True)).exp2_()  # (H, B, b, n) 2^(logit - row max)
         inv_z = e.sum(dim=-1, keepdim=True).reciprocal_()  # (H, B, b, 1) 1 / softmax normaliser per row
         out.add_(torch.matmul(inv_z.transpose(-1, -2), e))  # (H, B, 1, n): sum over rows of softmax rows
     return out.sum(dim=0).squeeze(1)  # (B, n) summed over heads
