@@ -170,25 +170,29 @@ def _batched_max_min(x: torch.Tensor, valid: torch.Tensor, a: torch.Tensor, k: t
     kept = torch.zeros(W, n, dtype=torch.bool, device=x.device)
     full = k >= valid.sum(1)  # (W,) windows that keep everything
     kept |= valid & full[:, None]
+    need = k.masked_fill(full, 0)  # (W,) picks still to make; 0 for windows that keep everything
+    # The only host read: the loop length, and whether any window is padded (equal windows are not).
+    steps, padded = torch.stack([need.max(), (~valid).any().long()]).tolist()
 
     sim = x @ x.transpose(1, 2)  # (W, n, n) cosine similarities
     sim.diagonal(dim1=1, dim2=2).fill_(float("-inf"))  # not its own neighbour
-    sim.masked_fill_(~valid[:, None, :], float("-inf"))  # padding is nobody's neighbour
+    if padded:
+        sim.masked_fill_(~valid[:, None, :], float("-inf"))  # padding is nobody's neighbour
     nearest = 1 - sim.amax(dim=2)  # (W, n) distance to the nearest other token (= min of 1 - sim exactly)
     nearest = torch.where(nearest.isinf(), torch.zeros_like(nearest), nearest)  # single-token windows
     first = _argmax_first_rows(torch.where(valid, a * nearest, neg))  # (W,)
-    need = k.masked_fill(full, 0)  # (W,) picks still to make; 0 for windows that keep everything
     kept[rows, first] |= need > 0
-    min_dist = 1 - sim[rows, first]  # (W, n) distance to the first pick (self and padding: inf)
-    # One host read for the loop length; inside the loop everything stays on the device (no .item/.tolist,
-    # no boolean indexing): a window that has all its picks just stops changing.
-    steps = int(need.max())  # the most picks any window needs
+    sim_rows = sim.view(W * n, n)  # (W * n, n): row w * n + j is window w's token j
+    base = rows * n  # (W,)
+    min_dist = 1 - sim_rows.index_select(0, base + first)  # (W, n) distance to the first pick (self: inf)
+    # Inside the loop everything stays on the device (no .item/.tolist, no boolean indexing): a window that
+    # has all its picks just stops changing.
     active = need > torch.arange(steps, device=x.device)[:, None]  # (steps, W): window still picking at step
     for step in range(1, steps):
         value = torch.where(valid > kept, a * min_dist, neg)  # (W, n) candidates: valid and not kept
         j = value.argmax(dim=1)  # (W,) first maximum per row: ties -> lower index
         kept[rows, j] |= active[step]
-        torch.minimum(min_dist, 1 - sim[rows, j], out=min_dist)  # (W, n)
+        torch.minimum(min_dist, 1 - sim_rows.index_select(0, base + j), out=min_dist)  # (W, n)
     return kept
 
 
