@@ -202,7 +202,8 @@ class Pruner:
         grid = self._vision.get("grid")
         if grid is None or grid.shape[0] != 1:
             return None
-        t0 = _clock(grid.device)
+        dev = next(module.parameters()).device  # where the statistic runs (grid_thw may stay on the host)
+        t0 = _clock(dev)
         q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in window-permuted order
         gt, gh, gw = (int(x) for x in grid[0])
         grids_per_window = max(1, round(WINDOW_SECONDS / self.seconds_per_grid))
@@ -212,7 +213,7 @@ class Pruner:
         unit = self.ad.spatial_merge_size**2
         per_token = imp.view(-1, unit).mean(1)  # (N/4,) per LLM token, permuted order
         self._vision["importance"] = per_token[self.ad.vision_raster_order(grid)]
-        self._add_importance_ms(t0, grid.device)
+        self._add_importance_ms(t0, dev)
         return None
 
     def _on_audio(self, module, args, kwargs):
