@@ -39,6 +39,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _clock(device: torch.device) -> float:
+    """time.perf_counter() after the device's queued work is done."""
+    _sync(device)
+    return time.perf_counter()
+
+
 class Pruner:
     """Context manager that applies one pruning plan to every prefill of `thinker` while active."""
 
@@ -111,6 +117,7 @@ class Pruner:
             layout = build_layout(ids[0], ad.token_ids, grid, spg, **ad.layout_kwargs(spg))
             dev = ids.device
             self.trace = PruneTrace.new(layout, self.ad.num_layers)
+            self.trace.importance_ms = self._vision.get("importance_ms", 0.0)  # encoder ran before this call
             self._state = dict(
                 grid=grid,
                 spg=spg,
@@ -161,6 +168,8 @@ class Pruner:
         grid = self._vision.get("grid")
         if grid is None or grid.shape[0] != 1:
             return None
+        dev = next(module.parameters()).device  # where the statistic runs (grid_thw may stay on the host)
+        t0 = _clock(dev)
         q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in the encoder's row order
         gt, gh, gw = (int(x) for x in grid[0])
         if self.config.window_rule == "authors":  # fixed blocks of 2 temporal grids (spec §9)
@@ -172,16 +181,27 @@ class Pruner:
         per_token = M.pool_rows(imp, self.ad.spatial_merge_size**2)  # (N/4,) per LLM token, encoder order
         order = self.ad.vision_raster_order(grid)
         self._vision["importance"] = per_token if order is None else per_token[order]
+        self._add_importance_ms(t0, dev)
         return None
 
     def _on_audio(self, module, args, kwargs):
         st = self._state if self._prefill else None
         if st is None:
             return None
+        t0 = _clock(st["device"])
         q, k, scale, cu = self.ad.audio_qk(args, kwargs)  # (H, N, d), chunk boundaries (C+1,)
         imp = M.chunked_received_attention(q, k, cu.tolist(), scale)  # (N,) per encoder row
         st["importance"][AUDIO] = M.pool_rows(imp, self.ad.audio_pool)  # (N / pool,) per audio token
+        self._add_importance_ms(t0, st["device"])
         return None
+
+    def _add_importance_ms(self, t0: float, device: torch.device) -> None:
+        """Time of one Stage-I statistic into the trace (or kept for the next prefill, as the vision one)."""
+        ms = (_clock(device) - t0) * 1e3
+        if self._prefill and self.trace is not None:
+            self.trace.importance_ms += ms
+        else:
+            self._vision["importance_ms"] = self._vision.get("importance_ms", 0.0) + ms
 
     # ---- decoder layers ------------------------------------------------------------------------------
     def _layer_hook(self, i: int):
@@ -232,7 +252,7 @@ class Pruner:
         alive = st["alive"]
         mod, win = st["modality"][alive], st["window"][alive]  # (S_cur,)
         keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
-        before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
+        st["copies"] = []  # (trace tensor, indices, values): written to the host after the timed region
         info: dict = {}
         if drop.kind == "stage3":
             keep = mod == TEXT
@@ -250,9 +270,8 @@ class Pruner:
             layer = max(layer, 0)
             q, k = self.ad.query_key(layer, hidden, cos[:, alive], sin[:, alive])
             rel = M.last_token_relevance(q, k)  # (S_cur,)
-            scores = torch.full((trace.layout.length,), float("nan"))
-            scores[alive.cpu()] = rel.float().cpu()
-            trace.relevance[drop.layer] = scores
+            trace.relevance[drop.layer] = torch.full((trace.layout.length,), float("nan"))
+            st["copies"].append((trace.relevance[drop.layer], alive, rel))
             nt = mod != TEXT
             is_video = mod[nt] == VIDEO
             if drop.kind == "stage2" and cfg.use_windows:
@@ -276,7 +295,6 @@ class Pruner:
             keep[nt] = mask
         hidden = hidden[:, keep]
         new_alive = alive[keep]
-        trace.survives_to[alive[~keep].cpu()] = drop.layer
         st["alive"] = new_alive
         if cfg.prune_kv:
             cache = self.ad.layer_cache(kwargs)
@@ -286,6 +304,10 @@ class Pruner:
                     st["cache_alive"][j] = new_alive
         _sync(st["device"])
         trace.selection_ms += (time.perf_counter() - t0) * 1e3
+        trace.survives_to[alive[~keep].cpu()] = drop.layer
+        for dst, idx, values in st.pop("copies"):
+            dst[idx.cpu()] = values.float().cpu()
+        before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
         after = {
             n: int((st["modality"][new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))
         }
@@ -346,7 +368,7 @@ class Pruner:
         if imp_all is not None:
             order = (st["modality"] == m).cumsum(0) - 1  # k-th token of modality m
             imp = imp_all.to(feats.device)[order[alive[rows]]]
-            self.trace.importance[alive[rows].cpu()] = imp.float().cpu()
+            st["copies"].append((self.trace.importance, alive[rows], imp))
         if kind == "stage1":
             use = imp if cfg.use_importance else None
             if cfg.use_windows:

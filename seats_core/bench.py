@@ -24,7 +24,10 @@ ratios of medians against the unpruned row measured in the same run. All rows bu
 the batched-window vision encoder (`fast_vision`).
 
 On CPU the real shapes are too slow (and too large for a shared machine): unless given explicitly, decoder
-layers, encoder depths, clip length, frame side and vocabulary are reduced (CPU_REDUCED) and the header says so.
+layers, encoder depths, widths (heads and MLPs; head dims kept), clip length, frame side and vocabulary are
+reduced (CPU_REDUCED: a 3b/7b run takes well under a minute and ~1 GB here) and the header says so;
+`--full-shapes` runs the real ones on a CPU after printing the expected time and memory. A progress line per
+variant goes to stderr.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
+import resource
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +52,7 @@ from .flops import CONVENTION, LLMDims, prefill_flops
 from .measure import StageTimer, peak_memory_bytes, sync
 from .methods import bench_methods
 from .models.family import TRANSFORMERS_VERSION, FamilyAdapter, family_of, get_adapter
+from .models.family.base import MEL_FRAMES_PER_SECOND
 from .models.shapes import thinker_config
 
 FPS = 2.0  # frame sampling of qwen-omni-utils
@@ -60,19 +67,21 @@ MINI_SHAPES = ("mini", "mini-qwen3")  # run at their own size everywhere
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # CPU defaults for the real shapes (mini keeps its own): decoder layers, encoder depth, clip, vocabulary.
 # 14 layers = half the 7B: SEATS' depth-scaled drop points need >= 13 (shallower ones collide or miss R).
-# 30B-A3B on CPU also keeps 8 of its 128 experts (all 8 active: the routing width of the real model).
-CPU_REDUCED = dict(layers=14, encoder_layers=2, seconds=4.0, side=224, vocab=32768, experts=8)
+# 30B-A3B on CPU also keeps 8 of its 128 experts (all 8 active: the routing width of the real model); widths / 8
+# keep every head dim (Qwen2.5 shapes; the family adapter says what it narrowed).
+CPU_REDUCED = dict(layers=14, encoder_layers=2, seconds=4.0, side=224, vocab=32768, experts=8, width=8)
 GPU_DEFAULTS = dict(seconds=10.0, side=448)
 
 
 # ---- model and input -----------------------------------------------------------------------------------
-def shape_config(shape: str, *, layers=None, encoder_layers=None, vocab=None, experts=None):
+def shape_config(shape: str, *, layers=None, encoder_layers=None, vocab=None, experts=None, width=None):
     """Thinker config of `shape`, optionally cut to `layers` decoder layers / `encoder_layers` encoder layers, a
-    smaller vocabulary (special-token ids moved to its top) and fewer MoE experts, by the family's adapter.
+    smaller vocabulary (special-token ids moved to its top), fewer MoE experts and `width` times narrower (head
+    dims kept), by the family's adapter.
     Returns (config, list of what was reduced)."""
     cfg = thinker_config(shape)
     notes = family_of(cfg).reduce_config(
-        cfg, layers=layers, encoder_layers=encoder_layers, vocab=vocab, experts=experts
+        cfg, layers=layers, encoder_layers=encoder_layers, vocab=vocab, experts=experts, width=width
     )
     return cfg, notes
 
@@ -177,6 +186,7 @@ def measure(thinker, ad: FamilyAdapter, inputs: dict, v: Variant) -> None:
         "audio_encoder": timer.ms["audio_encoder"],
         "llm_prefill": timer.ms["llm_prefill"],
         "selection": trace.selection_ms,
+        "importance": trace.importance_ms,  # Stage-I statistics, inside the encoders' time
         "ttft": total,
     }
     for k, ms in stages.items():
@@ -231,8 +241,62 @@ def summarize(rows: list[Variant], dims: LLMDims) -> list[dict]:
     return out
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _cpu_mac_rate(dtype: torch.dtype, side: int = 1024, runs: int = 3) -> float:
+    """Multiply-adds per second of one square GEMM on this CPU (what the estimate scales by)."""
+    a, b = torch.randn(side, side).to(dtype), torch.randn(side, side).to(dtype)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        a @ b
+    return runs * side**3 / (time.perf_counter() - t0)
+
+
+def _available_memory() -> int | None:
+    """Bytes of physical memory available now (Linux), or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def cpu_estimate(cfg, seconds: float, side: int, dtype: torch.dtype, rows: int, rounds: int) -> dict:
+    """Rough cost of benching `cfg` on this CPU, before building it (weights counted on the meta device).
+
+    FLOPs per full prefill: 2 x parameters x positions for each encoder, the analytic LLM prefill (spec §6,
+    1 multiply-add = 1 FLOP); pruned rows count their encoders and ~1/3 of the LLM. Time at this CPU's measured
+    GEMM rate (an optimistic rate: small matrices run slower). Memory: weights plus a third for activations,
+    plus what this process holds already.
+    """
+    meta = build_thinker(cfg, torch.device("meta"), dtype)
+    ad = get_adapter(meta)
+    vc = cfg.vision_config
+    frames = max(MIN_FRAMES, round(seconds * FPS))
+    patches = (
+        (frames + frames % vc.temporal_patch_size) // vc.temporal_patch_size * (side // vc.patch_size) ** 2
+    )
+    mel = round(seconds * MEL_FRAMES_PER_SECOND)
+    n_vis = sum(p.numel() for p in ad.visual.parameters())
+    n_aud = sum(p.numel() for p in ad.audio_tower.parameters())
+    n_all = sum(p.numel() for p in meta.parameters())
+    video = patches // vc.spatial_merge_size**2
+    prompt = FILLER_BEFORE + FILLER_AFTER + 4 + video + ad.audio_output_length(mel)
+    llm = prefill_flops(ad.llm_dims(), [prompt] * ad.num_layers)
+    enc = n_vis * patches + n_aud * mel // 2  # multiply-adds (conv front end halves the frames)
+    macs = rounds * (2 * (enc + llm) + (rows - 2) * (enc + llm / 3))
+    rate = _cpu_mac_rate(dtype)
+    weights = n_all * torch.finfo(dtype).bits // 8
+    process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # this process so far (Linux: KiB)
+    return dict(
+        params=n_all, prompt_tokens=prompt, seconds=macs / rate, rate=rate, memory=weights * 4 // 3 + process
+    )
+
+
 def bench_shape(shape: str, args, device: torch.device, dtype: torch.dtype) -> dict:
-    reduce = device.type == "cpu" and shape not in MINI_SHAPES
+    reduce = device.type == "cpu" and shape not in MINI_SHAPES and not args.full_shapes
 
     def pick(name: str):
         given = getattr(args, name)
@@ -244,21 +308,45 @@ def bench_shape(shape: str, args, device: torch.device, dtype: torch.dtype) -> d
         encoder_layers=pick("encoder_layers"),
         vocab=pick("vocab"),
         experts=pick("experts"),
+        width=pick("width"),
     )
     seconds, side = pick("seconds"), pick("side")
+    n_rows = len(RETENTIONS) * (1 + len(BASELINES)) + 3  # upper bound: skipped methods are not run
+    rounds = args.warmup + args.repeats
+    if reduce:
+        _progress(f"bench {shape}: REDUCED for CPU ({'; '.join(notes)}); --full-shapes for the real one")
+    elif device.type == "cpu" and shape not in MINI_SHAPES:
+        est = cpu_estimate(cfg, seconds, side, dtype, n_rows, rounds)
+        _progress(
+            f"bench {shape}: FULL shape on CPU: {est['params'] / 1e9:.2f} B parameters, {est['prompt_tokens']} "
+            f"prompt tokens; expected peak memory ~{est['memory'] / 2**30:.1f} GiB and time ~"
+            f"{est['seconds'] / 60:.0f} min ({n_rows} variants x {rounds} rounds at this CPU's "
+            f"{est['rate'] / 1e9:.0f} G multiply-adds/s)"
+        )
+        free = _available_memory()
+        if free is not None and est["memory"] > free:
+            raise ValueError(
+                f"--full-shapes: {shape} needs ~{est['memory'] / 2**30:.0f} GiB, this machine has "
+                f"{free / 2**30:.0f} GiB available; drop --full-shapes for the reduced shape"
+            )
     t0 = time.perf_counter()
     thinker = build_thinker(cfg, device, dtype, seed=args.seed)
     build_s = time.perf_counter() - t0
     ad = get_adapter(thinker)
     inputs = fake_inputs(thinker, seconds, side, seed=args.seed)
     rows, skipped = variants(thinker)
-    for rnd in range(args.warmup + args.repeats):
-        for v in rows:
+    _progress(f"bench {shape}: built in {build_s:.1f} s; {len(rows)} variants x {rounds} rounds")
+    for rnd in range(rounds):
+        for i, v in enumerate(rows):
             measure(thinker, ad, inputs, v)
+            _progress(
+                f"bench {shape}: round {rnd + 1}/{rounds}{' (warm-up)' if rnd < args.warmup else ''} "
+                f"[{i + 1}/{len(rows)}] {v.name}: TTFT {v.times['ttft'][-1]:.0f} ms"
+            )
             if rnd < args.warmup:
                 v.times.clear()
         if args.verbose:
-            print(f"  {shape}: round {rnd + 1}/{args.warmup + args.repeats} done", flush=True)
+            print(f"  {shape}: round {rnd + 1}/{rounds} done", flush=True)
     dims = ad.llm_dims()
     result = dict(
         shape=shape,
@@ -297,6 +385,7 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
         ("LLM ms [min-max]", ">28"),
         ("LLM x", ">7"),
         ("enc ms", ">9"),
+        ("stat ms", ">8"),
         ("TTFT ms", ">9"),
         ("TTFT x", ">7"),
         ("vs stk", ">7"),
@@ -316,6 +405,7 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
             f"{llm['median']:.1f} [{llm['min']:.1f}-{llm['max']:.1f}]",
             f"{r['llm_speedup']:.2f}",
             f"{r['encoders_ms']:.1f}",
+            f"{r['ms']['importance']['median']:.1f}",
             f"{r['ms']['ttft']['median']:.1f}",
             f"{r['ttft_speedup']:.2f}",
             f"{r['ttft_speedup_vs_stock']:.2f}",
@@ -333,7 +423,7 @@ LEGEND = (
     "tok L0: tokens entering decoder layer 0; tok avg: layer-averaged tokens; TFLOPs: analytic LLM prefill "
     f"({CONVENTION}); FLOPs x / LLM x / TTFT x: full / row (medians; LLM includes selection); enc ms: vision + "
     "audio encoders (fast_vision except the stock row; Stage-I importance statistics of seats / visionzip rows are "
-    "computed in the last encoder layers and land here); TTFT: the whole prefill call; vs stk: TTFT of full with "
+    "computed in the last encoder layers and land here); stat ms: those statistics alone; TTFT: the whole prefill call; vs stk: TTFT of full with "
     "the stock encoder / row; sel %: selection time as % of the row's LLM prefill; KV: cache after prefill."
 )
 
@@ -347,12 +437,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=None, help="clip length (default 10; CPU real shapes 4)")
     p.add_argument("--side", type=int, default=None, help="frame side in pixels (default 448; CPU 224)")
     p.add_argument(
-        "--layers", type=int, default=None, help="decoder layers (default: all; CPU real shapes 4)"
+        "--layers", type=int, default=None, help="decoder layers (default: all; CPU real shapes 14)"
     )
     p.add_argument("--encoder-layers", type=int, default=None, help="vision blocks / audio layers kept")
     p.add_argument("--vocab", type=int, default=None, help="text vocabulary (default: real; CPU 32768)")
     p.add_argument(
         "--experts", type=int, default=None, help="MoE experts kept (default: real; CPU 30b-a3b 8)"
+    )
+    p.add_argument("--width", type=int, default=None, help="divide widths by this (default: 1; CPU 8)")
+    p.add_argument(
+        "--full-shapes",
+        action="store_true",
+        help="on CPU, run 3b/7b at their real shapes (slow, tens of GB; the expected cost is printed first)",
     )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
@@ -407,8 +503,6 @@ def main(args: argparse.Namespace) -> int:
 if (
     __name__ == "__main__"
 ):  # `python -m seats_core.bench ...`: the same command without the media stack (PyAV)
-    import sys
-
     parser = argparse.ArgumentParser(prog="python -m seats_core.bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     sys.exit(main(parser.parse_args()))

@@ -90,6 +90,8 @@ class RunRecord:
     peak_memory_bytes: int | None
     device: str
     fast_encoder: bool
+    family: str = ""  # model family adapter (e.g. "qwen2_5_omni", "qwen3_omni")
+    disclaimer: str | None = None  # e.g. a miniature with random weights: its answers mean nothing
     warnings: list[str] = field(default_factory=list)  # media problems the run went on with
     extra: dict = field(default_factory=dict)  # result keys this version does not know, kept as they were
     version: int = RECORD_VERSION

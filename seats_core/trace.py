@@ -24,6 +24,7 @@ class PruneTrace:
     events: list[dict] = field(default_factory=list)  # one per drop: layer, stage, counts before/after, info
     kv_bytes: int = 0  # KV-cache bytes right after prefill
     selection_ms: float = 0.0  # time spent choosing tokens (Stage I + scoring), inside the prefill
+    importance_ms: float = 0.0  # time of the Stage-I statistics in the encoders (not in selection_ms)
 
     @classmethod
     def new(cls, layout: TokenLayout, num_layers: int) -> PruneTrace:

@@ -214,3 +214,29 @@ def test_select_per_window_batched_equals_per_window_loop(seed):
         sub = None if importance is None else importance[idx]
         expected.append(idx[diversity_select(feats[idx], window_keep_count(len(idx), ratio), sub)])
     assert torch.equal(select_per_window(feats, window, ratio, importance), torch.cat(expected).sort().values)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_ties_go_to_lower_index_everywhere(seed, monkeypatch):
+    """Repeated tokens with exact distances (signed axis vectors: d is exactly 0, 1 or 2) and few distinct
+    weights: the blocked first pass, the greedy without host reads and the batched windows all break the ties
+    as the naive loop does, lower index first."""
+    g = torch.Generator().manual_seed(seed)
+    axes = torch.cat([torch.eye(4), -torch.eye(4)])  # (8, 4)
+    x = axes[torch.randint(0, 8, (40,), generator=g)] * torch.randint(1, 4, (40, 1), generator=g)  # (40, 4)
+    a = torch.randint(1, 3, (40,), generator=g).float()  # (40,) weights 1 or 2
+    monkeypatch.setattr(selection, "DISTANCE_CHUNK", 7)  # ragged blocks, pairs read both ways
+    for k in (1, 3, 6, 9):
+        assert diversity_select(x, k, a).tolist() == naive_diversity(x, k, a)
+        assert diversity_select(x, k).tolist() == naive_diversity(x, k, torch.ones(40))
+    window = torch.arange(40) // 12  # windows of 12, 12, 12, 4
+    for imp in (a, None):
+        expected = []
+        for w in range(4):
+            idx = (window == w).nonzero().squeeze(1)
+            sub = None if imp is None else imp[idx]
+            kept = naive_diversity(
+                x[idx], window_keep_count(len(idx), 0.4), torch.ones(len(idx)) if sub is None else sub
+            )
+            expected.append(idx[kept])
+        assert torch.equal(select_per_window(x, window, 0.4, imp), torch.cat(expected).sort().values)

@@ -210,7 +210,7 @@ def _cli_json(tmp_path, clip, model, method, retention, capsys) -> tuple[dict, s
 
 
 def test_cli_run_keeps_the_json_contract(tmp_path, clip_av, capsys):
-    from .test_cli import _check_consistent
+    from .test_cli import _check_consistent, _rows
 
     r3, printed = _cli_json(tmp_path, clip_av, "mini-qwen3", "seats", "R10", capsys)
     r2, _ = _cli_json(tmp_path, clip_av, "mini", "seats", "R10", capsys)
@@ -218,11 +218,14 @@ def test_cli_run_keeps_the_json_contract(tmp_path, clip_av, capsys):
     assert r3["num_layers"] == 48 and r3["family"] == "qwen3_omni" and r2["family"] == "qwen2_5_omni"
     assert "mean nothing" in printed and "mean nothing" in r3["disclaimer"] and r2["disclaimer"] is None
     assert tuple(r3["retention"]) == PRESETS_QWEN3["R10"]
-    _check_consistent(r3, tuple(r3["retention"]))
+    _check_consistent({**r3, "tokens": _rows(r3)}, tuple(r3["retention"]))
     assert [e["layer"] for e in r3["events"]] == [0, 27, 31, 35, 39]
     assert all(c["video"] == 0 and c["audio"] == 0 for c in r3["layers"][39:])  # text only from layer 40
-    video = [t for t in r3["tokens"] if t["modality"] == "video"]
-    assert max(t["window"] for t in video) == max(t["t"] for t in video)  # one window per frame pair
+    cols = r3["tokens"]
+    video = [i for i, m in enumerate(cols["modality"]) if m == "video"]
+    # one window per frame pair
+    assert max(cols["window"][i] for i in video) == max(cols["t"][i] for i in video)
+    assert r3["geometry"]["block_px"] == 32 and r3["geometry"]["audio_tokens_per_second"] == 13
 
 
 def test_every_method_runs_on_mini_qwen3(clip_short_av):

@@ -5,7 +5,13 @@ that ties the stages to a layer-averaged R (schedule).
 """
 
 from .budget import allocate_budget, allocate_budget_detailed, run_windows
-from .importance import chunked_received_attention, fixed_chunks, pool_rows, topk_mask
+from .importance import (
+    chunked_received_attention,
+    fixed_chunks,
+    pool_rows,
+    topk_mask,
+    windowed_received_attention,
+)
 from .schedule import (
     ENCODER_SCALE,
     KEEP_DECIMALS,
@@ -65,4 +71,5 @@ __all__ = [
     "topk_mask",
     "visionzip_select",
     "window_keep_count",
+    "windowed_received_attention",
 ]

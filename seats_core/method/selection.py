@@ -17,9 +17,7 @@ import torch.nn.functional as F
 from .schedule import round_count
 
 NORM_EPS = 1e-8  # floor on ||x|| when normalising for cosine distance
-DISTANCE_CHUNK = (
-    4096  # rows per block when computing nearest-neighbour distances (bounds memory to chunk x N)
-)
+DISTANCE_CHUNK = 512  # block side of the nearest-neighbour similarities (memory chunk x chunk)
 VISIONZIP_CONTEXTUAL_FRACTION = 0.05  # VisionZip-om: 5% "contextual" tokens per window (spec §5)
 # Stage-I windows of the authors' implementation: fixed blocks in token order (spec §9 "Stage I windows").
 VIDEO_BLOCK_GRIDS = 2  # video: 2 temporal grids' tokens per block (2 s at Qwen2.5-Omni's 2 fps)
@@ -58,7 +56,7 @@ def diversity_select(
     features: (N, D) token embeddings; importance: (N,) weights a_j (None = all ones); 1 <= k <= N.
     With d(i, j) = 1 - cos(x_i, x_j), the first pick maximises a_j * min_{i != j} d(i, j); each next pick
     maximises a_j * min_{s in S} d(s, j) over j not yet kept. Ties go to the lower index.
-    Returns (k,) long indices, sorted ascending. Memory is O(N * DISTANCE_CHUNK) for the first pick and
+    Returns (k,) long indices, sorted ascending. Memory is O(DISTANCE_CHUNK^2) for the first pick and
     O(N) per greedy step (a running min-distance vector).
     """
     _check_features(features, importance)
@@ -71,25 +69,48 @@ def diversity_select(
     x = _unit_rows(features)  # (N, D)
     a = torch.ones(n, dtype=x.dtype, device=device) if importance is None else importance.to(x.dtype)  # (N,)
 
-    # First pick: distance of every token to its nearest other token, computed in row blocks.
-    nearest = torch.empty(n, dtype=x.dtype, device=device)  # (N,)
-    for start in range(0, n, DISTANCE_CHUNK):
-        rows = torch.arange(start, min(start + DISTANCE_CHUNK, n), device=device)  # (c,)
-        dist = 1 - x[rows] @ x.T  # (c, N)
-        dist[torch.arange(len(rows), device=device), rows] = float("inf")  # exclude i == j
-        nearest[rows] = dist.min(dim=1).values  # (c,)
-    first = _argmax_first(a * nearest)
+    # First pick: distance of every token to its nearest other token = 1 - its largest similarity to another
+    # (exactly: fl(1 - s) is monotone in s).
+    first = _argmax_first(a * (1 - _nearest_similarity(x))).view(1)  # (1,)
 
-    # Greedy: keep the min distance of every token to the kept set, add the best weighted candidate.
+    # Greedy: keep the min distance of every token to the kept set, add the best weighted candidate. No host
+    # round trip per step: the pick stays a (1,) tensor (a 0-d index would be read on the host), and argmax
+    # returns the first maximum (ties -> lower index).
+    min_dist = 1 - x @ x.index_select(0, first)[0]  # (N,)
+    if importance is None:  # DivPrune: the value is the distance itself (a = 1); kept tokens hold -inf
+        min_dist.index_fill_(0, first, float("-inf"))
+        for _ in range(k - 1):
+            j = min_dist.argmax().view(1)  # (1,)
+            min_dist.index_fill_(0, j, float("-inf"))
+            torch.minimum(min_dist, 1 - x @ x.index_select(0, j)[0], out=min_dist)  # (N,) -inf stays
+        return torch.isneginf(min_dist).nonzero().squeeze(1)  # (k,) ascending
     kept = torch.zeros(n, dtype=torch.bool, device=device)  # (N,)
     kept[first] = True
-    min_dist = 1 - x @ x[first]  # (N,)
     for _ in range(k - 1):
-        value = (a * min_dist).masked_fill(kept, float("-inf"))  # (N,)
-        j = _argmax_first(value)
+        j = (a * min_dist).masked_fill_(kept, float("-inf")).argmax().view(1)  # (1,)
         kept[j] = True
-        min_dist = torch.minimum(min_dist, 1 - x @ x[j])  # (N,)
+        torch.minimum(min_dist, 1 - x @ x.index_select(0, j)[0], out=min_dist)  # (N,)
     return kept.nonzero().squeeze(1)  # (k,) ascending
+
+
+def _nearest_similarity(x: torch.Tensor) -> torch.Tensor:
+    """(N,) largest cosine similarity of each unit row of x (N, D) to another row (-inf when N == 1).
+
+    Blocks of DISTANCE_CHUNK x DISTANCE_CHUNK similarities, each computed once for the pair of row blocks
+    (I, J >= I) and read both ways (row maxima for I, column maxima for J): half the products of the full
+    N x N matrix, and memory O(DISTANCE_CHUNK^2).
+    """
+    n, c = x.shape[0], DISTANCE_CHUNK
+    best = torch.full((n,), float("-inf"), dtype=x.dtype, device=x.device)  # (N,)
+    for i in range(0, n, c):
+        for j in range(i, n, c):
+            sim = x[i : i + c] @ x[j : j + c].T  # (cI, cJ)
+            if i == j:
+                sim.diagonal().fill_(float("-inf"))  # exclude the token itself
+            torch.maximum(best[i : i + c], sim.amax(dim=1), out=best[i : i + c])
+            if j != i:
+                torch.maximum(best[j : j + c], sim.amax(dim=0), out=best[j : j + c])
+    return best
 
 
 def window_keep_count(n: int, ratio: float, rounding: str = "half_even") -> int:
@@ -166,28 +187,34 @@ def _batched_max_min(x: torch.Tensor, valid: torch.Tensor, a: torch.Tensor, k: t
     Returns (W, n) bool: the kept tokens.
     """
     W, n, _ = x.shape
-    rows = torch.arange(W, device=x.device)
-    inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
-    kept = torch.zeros(W, n, dtype=torch.bool, device=x.device)
-    full = k >= valid.sum(1)  # windows that keep everything
-    kept |= valid & full[:, None]
-
-    dist = 1 - x @ x.transpose(1, 2)  # (W, n, n)
-    eye = torch.eye(n, dtype=torch.bool, device=x.device)
-    dist = dist.masked_fill(eye | ~valid[:, None, :], inf)  # ignore self and padding as neighbours
-    nearest = dist.min(dim=2).values  # (W, n) distance to the nearest other token
-    nearest = torch.where(nearest.isinf(), torch.zeros_like(nearest), nearest)  # single-token windows
+    rows = torch.arange(W, device=x.device)  # (W,)
     neg = torch.tensor(float("-inf"), dtype=x.dtype, device=x.device)
+    kept = torch.zeros(W, n, dtype=torch.bool, device=x.device)
+    full = k >= valid.sum(1)  # (W,) windows that keep everything
+    kept |= valid & full[:, None]
+    need = k.masked_fill(full, 0)  # (W,) picks still to make; 0 for windows that keep everything
+    # The only host read: the loop length, and whether any window is padded (equal windows are not).
+    steps, padded = torch.stack([need.max(), (~valid).any().long()]).tolist()
+
+    sim = x @ x.transpose(1, 2)  # (W, n, n) cosine similarities
+    sim.diagonal(dim1=1, dim2=2).fill_(float("-inf"))  # not its own neighbour
+    if padded:
+        sim.masked_fill_(~valid[:, None, :], float("-inf"))  # padding is nobody's neighbour
+    nearest = 1 - sim.amax(dim=2)  # (W, n) distance to the nearest other token (= min of 1 - sim exactly)
+    nearest = torch.where(nearest.isinf(), torch.zeros_like(nearest), nearest)  # single-token windows
     first = _argmax_first_rows(torch.where(valid, a * nearest, neg))  # (W,)
-    active = ~full
-    kept[rows[active], first[active]] = True
-    min_dist = 1 - (x @ x[rows, first].unsqueeze(-1)).squeeze(-1)  # (W, n)
-    for step in range(1, int(k[active].max()) if active.any() else 1):
-        active = active & (k > step)  # windows that still need a pick
-        value = torch.where(valid & ~kept, a * min_dist, neg)  # (W, n)
-        j = _argmax_first_rows(value)  # (W,)
-        kept[rows[active], j[active]] = True
-        min_dist = torch.minimum(min_dist, 1 - (x @ x[rows, j].unsqueeze(-1)).squeeze(-1))
+    kept[rows, first] |= need > 0
+    sim_rows = sim.view(W * n, n)  # (W * n, n): row w * n + j is window w's token j
+    base = rows * n  # (W,)
+    min_dist = 1 - sim_rows.index_select(0, base + first)  # (W, n) distance to the first pick (self: inf)
+    # Inside the loop everything stays on the device (no .item/.tolist, no boolean indexing): a window that
+    # has all its picks just stops changing.
+    active = need > torch.arange(steps, device=x.device)[:, None]  # (steps, W): window still picking at step
+    for step in range(1, steps):
+        value = torch.where(valid > kept, a * min_dist, neg)  # (W, n) candidates: valid and not kept
+        j = value.argmax(dim=1)  # (W,) first maximum per row: ties -> lower index
+        kept[rows, j] |= active[step]
+        torch.minimum(min_dist, 1 - sim_rows.index_select(0, base + j), out=min_dist)  # (W, n)
     return kept
 
 

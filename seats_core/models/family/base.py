@@ -193,9 +193,11 @@ class FamilyAdapter:
     )
 
     @classmethod
-    def reduce_config(cls, cfg, *, layers=None, encoder_layers=None, vocab=None, experts=None) -> list[str]:
-        """Cut a thinker config in place (decoder layers, encoder depths, vocabulary, MoE experts) for a small
-        machine; returns what was reduced, in words."""
+    def reduce_config(
+        cls, cfg, *, layers=None, encoder_layers=None, vocab=None, experts=None, width=None
+    ) -> list[str]:
+        """Cut a thinker config in place (decoder layers, encoder depths, vocabulary, MoE experts, widths / `width`
+        with head dims kept) for a small machine; returns what was reduced, in words."""
         tc, notes = cfg.text_config, []
         if layers is not None and layers != tc.num_hidden_layers:
             notes.append(f"decoder layers {layers} of {tc.num_hidden_layers}")
@@ -221,7 +223,14 @@ class FamilyAdapter:
         if vocab is not None and vocab < tc.vocab_size:
             notes.append(f"vocabulary {vocab} of {tc.vocab_size}")
             cls._shrink_vocab(cfg, vocab)
+        if width is not None and width > 1:
+            notes.append(cls._narrow(cfg, width))  # last: the encoder depths above may rebuild sub-configs
         return notes
+
+    @classmethod
+    def _narrow(cls, cfg, width: int) -> str:
+        """Divide the widths by `width` keeping head dims; a family without a rule keeps its widths (says so)."""
+        return f"widths kept (no narrowing rule for {cls.family})"
 
     @classmethod
     def _reduce_vision(cls, vc, depth: int) -> None:

@@ -53,6 +53,32 @@ class Qwen25OmniAdapter(FamilyAdapter):
     def _seconds_per_chunk(self) -> float | None:
         return float(self.config.seconds_per_chunk)
 
+    @classmethod
+    def _narrow(cls, cfg, width: int) -> str:
+        """Text heads and kv heads (at least 1), hidden and MLP; vision and audio heads, hidden and MLP divided by
+        `width`, every head dim kept (the M-RoPE sections stay valid); projections follow."""
+        tc, vc, ac = cfg.text_config, cfg.vision_config, cfg.audio_config
+        before = (tc.hidden_size, tc.num_attention_heads, tc.num_key_value_heads, tc.intermediate_size)
+        head_dim = tc.hidden_size // tc.num_attention_heads
+        tc.num_attention_heads = max(1, tc.num_attention_heads // width)
+        tc.num_key_value_heads = max(1, tc.num_key_value_heads // width)
+        tc.hidden_size = tc.num_attention_heads * head_dim
+        tc.intermediate_size //= width
+        tc.head_dim = head_dim
+        vision_head = vc.hidden_size // vc.num_heads
+        vc.num_heads = max(1, vc.num_heads // width)
+        vc.hidden_size, vc.intermediate_size = vc.num_heads * vision_head, vc.intermediate_size // width
+        vc.out_hidden_size = tc.hidden_size
+        audio_head = ac.d_model // ac.encoder_attention_heads
+        ac.encoder_attention_heads = max(1, ac.encoder_attention_heads // width)
+        ac.d_model, ac.encoder_ffn_dim = ac.encoder_attention_heads * audio_head, ac.encoder_ffn_dim // width
+        ac.output_dim = tc.hidden_size
+        after = (tc.hidden_size, tc.num_attention_heads, tc.num_key_value_heads, tc.intermediate_size)
+        return (
+            f"widths / {width}: text hidden/heads/kv/MLP {'/'.join(map(str, before))} -> "
+            f"{'/'.join(map(str, after))}, vision hidden {vc.hidden_size}, audio d_model {ac.d_model}"
+        )
+
     def stage1_video_grids(self, seconds_per_grid: float) -> int:
         return max(1, round(self._seconds_per_chunk() / seconds_per_grid))
 

@@ -1,0 +1,54 @@
+"""The blocked Stage-I statistic inside the hooks: the same importance and decisions as the reference.
+
+Reference: `selection.received_attention` window by window (the whole (H, n, n) matrix per window), swapped in
+for `windowed_received_attention`; both runs must keep exactly the same tokens at every drop.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import seats_core.method as M
+from seats_core.attach import Pruner
+from seats_core.config import SeatsConfig
+from seats_core.pipeline import Engine
+
+from .helpers import mini, random_inputs
+from .test_method_importance import reference
+
+
+def _prefill(model, inputs, method, retention, has_audio=True):
+    with torch.inference_mode(), Pruner(model, SeatsConfig.make(method, retention)) as pruner:
+        model(**inputs, use_audio_in_video=has_audio, use_cache=True)
+    return pruner.trace
+
+
+def _reference_statistic(q, k, lengths, scale=None):
+    return reference(q, k, list(lengths), scale)
+
+
+def _check_same(model, inputs, monkeypatch, has_audio=True):
+    runs = [("seats", "R10"), ("seats", "R25"), ("visionzip-om", "R10")]
+    new = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
+    with monkeypatch.context() as mp:
+        mp.setattr(M, "windowed_received_attention", _reference_statistic)
+        ref = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
+    for (m, r), a, b in zip(runs, new, ref):
+        nontext = a.layout.nontext
+        torch.testing.assert_close(a.importance[nontext], b.importance[nontext], rtol=1e-5, atol=0)
+        assert torch.equal(a.survives_to, b.survives_to), (m, r)  # Stage I, II and III decisions
+        assert a.importance_ms > 0 and a.selection_ms > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_clip_decisions_unchanged(seed, monkeypatch):
+    model, proc = mini("sdpa")
+    _check_same(model, random_inputs(proc, seed=seed), monkeypatch)
+
+
+@pytest.mark.parametrize("clip", ["clip_short_av", "clip_silent"])
+def test_test_clips_decisions_unchanged(clip, request, monkeypatch):
+    engine = Engine("mini", device="cpu")
+    prep = engine.prepare(request.getfixturevalue(clip), "What happens?")
+    _check_same(engine.model.thinker, prep.inputs, monkeypatch, has_audio=prep.clip.has_audio)
