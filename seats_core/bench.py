@@ -48,7 +48,7 @@ import torch
 
 from .attach import Drop, Pruner
 from .config import SeatsConfig
-from .flops import CONVENTION, LLMDims, prefill_flops
+from .flops import CONVENTION, LLMDims, prefill_flops, prefill_flops_both
 from .measure import StageTimer, peak_memory_bytes, sync
 from .methods import bench_methods
 from .models.family import TRANSFORMERS_VERSION, FamilyAdapter, family_of, get_adapter
@@ -212,11 +212,11 @@ def summarize(rows: list[Variant], dims: LLMDims) -> list[dict]:
     """JSON rows with FLOPs and speedups against the unpruned rows of the same run."""
     full = next(v for v in rows if v.name == "full")
     stock = next((v for v in rows if v.name == "full (stock enc)"), full)  # families without a fast encoder
-    full_flops = prefill_flops(dims, full.record["tokens_per_layer"])
+    full_flops = prefill_flops_both(dims, full.record["tokens_per_layer"])
     out = []
     for v in rows:
         t, rec = v.times, v.record
-        flops = prefill_flops(dims, rec["tokens_per_layer"])
+        both = prefill_flops_both(dims, rec["tokens_per_layer"])
         stats = {k: {"median": _med(x), "min": min(x), "max": max(x), "all": x} for k, x in t.items()}
         enc = [a + b for a, b in zip(t["vision_encoder"], t["audio_encoder"])]
         out.append(
@@ -227,8 +227,10 @@ def summarize(rows: list[Variant], dims: LLMDims) -> list[dict]:
                 fast_encoder=v.fast_encoder,
                 **rec,
                 tokens_mean=sum(rec["tokens_per_layer"]) / len(rec["tokens_per_layer"]),
-                flops=flops,
-                flops_ratio=full_flops / flops,
+                flops=both["generate"],  # as generate() runs it: LM head on the last position
+                flops_ratio=full_flops["generate"] / both["generate"],
+                flops_paper=both["paper"],  # as the paper counts it: LM head on every position alive
+                flops_ratio_paper=full_flops["paper"] / both["paper"],
                 ms=stats,
                 encoders_ms=_med(enc),
                 llm_speedup=_med(full.times["llm_prefill"]) / _med(t["llm_prefill"]),
@@ -382,6 +384,7 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
         ("tok avg", ">8"),
         ("TFLOPs", ">10"),
         ("FLOPs x", ">8"),
+        ("paper x", ">8"),
         ("LLM ms [min-max]", ">28"),
         ("LLM x", ">7"),
         ("enc ms", ">9"),
@@ -402,6 +405,7 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
             f"{r['tokens_mean']:.0f}",
             f"{r['flops'] / 1e12:.4g}",
             f"{r['flops_ratio']:.2f}",
+            f"{r['flops_ratio_paper']:.2f}",
             f"{llm['median']:.1f} [{llm['min']:.1f}-{llm['max']:.1f}]",
             f"{r['llm_speedup']:.2f}",
             f"{r['encoders_ms']:.1f}",
@@ -421,7 +425,8 @@ def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: 
 
 LEGEND = (
     "tok L0: tokens entering decoder layer 0; tok avg: layer-averaged tokens; TFLOPs: analytic LLM prefill "
-    f"({CONVENTION}); FLOPs x / LLM x / TTFT x: full / row (medians; LLM includes selection); enc ms: vision + "
+    f"({CONVENTION}) as generate() runs it (LM head on the last position); paper x: the FLOPs ratio as the paper "
+    "counts it (LM head on every position alive after the last layer); FLOPs x / LLM x / TTFT x: full / row (medians; LLM includes selection); enc ms: vision + "
     "audio encoders (fast_vision except the stock row; Stage-I importance statistics of seats / visionzip rows are "
     "computed in the last encoder layers and land here); stat ms: those statistics alone; TTFT: the whole prefill call; vs stk: TTFT of full with "
     "the stock encoder / row; sel %: selection time as % of the row's LLM prefill; KV: cache after prefill."
