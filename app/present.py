@@ -91,6 +91,80 @@ def layer_images(
     return frames, audio
 
 
+def layer_caption(view: dict, key: str, layer: int) -> str:
+    """The line above the pictures: which layer of which run they show (always the layer drawn)."""
+    run = view["runs"][key]
+    L = view["num_layers"]
+    return (
+        f"<span id='layer-shown' data-layer='{layer}'>Showing <b>layer {layer}</b> of {L} "
+        f"({html.escape(RUN_TITLES[key])}): {html.escape(V.stage_label(run, layer))}.</span> "
+        "Click a patch or a sound span to inspect its token."
+    )
+
+
+def token_under(view: dict, clip: Clip, kind: str, x: int, y: int) -> int | None:
+    """Index (into the view's token columns) of the token drawn under pixel (x, y) of the frames or the audio
+    strip, from the view's own geometry (the same layout render draws), else None."""
+    g = view["geometry"]
+    cols = view["tokens"]
+    if kind == "frames":
+        grids, gh, gw = g["grid"]
+        if not grids:
+            return None
+        hit = render.token_at(x, y, grids, gh, gw, g["block_px"])
+        if hit is None:
+            return None
+        for i, (m, t, r, c) in enumerate(zip(cols["modality"], cols["t"], cols["row"], cols["col"])):
+            if m == "video" and (t, r, c) == hit:
+                return i
+        return None
+    seconds = x / render.AUDIO_WIDTH * max(clip.duration, 1e-6)
+    for i, (m, s, e) in enumerate(zip(cols["modality"], cols["start_s"], cols["end_s"])):
+        if m == "audio" and s <= seconds < e:
+            return i
+    return None
+
+
+def _score(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3g}"
+
+
+def token_markdown(view: dict, key: str, layer: int, i: int | None) -> str:
+    """A token's modality, place, window, scores (importance, relevance) and the layer it was dropped at."""
+    if i is None:
+        return "No token there: click inside a frame's patches or on the audio strip."
+    cols, run = view["tokens"], view["runs"][key]
+    L = view["num_layers"]
+    survives = int(run["cols"]["survives_to"][i])
+    mod = cols["modality"][i]
+    where = (
+        f"frame grid {cols['t'][i]}, row {cols['row'][i]}, column {cols['col'][i]}"
+        if mod == "video"
+        else f"audio token {cols['audio_index'][i]}"
+    )
+    if survives >= L:
+        fate = "never dropped: every decoder layer processes it"
+    elif survives == 0:
+        fate = "dropped before the LLM (decoder layer 1 never sees it)"
+    else:
+        fate = f"processed by decoder layers 1-{survives}, dropped after layer {survives}"
+    relevance = [
+        f"after layer {d}: {_score(v[i])}"
+        for d, v in sorted(((int(k), v) for k, v in run.get("relevance", {}).items()), key=lambda kv: kv[0])
+        if v[i] is not None
+    ]
+    alive = "alive" if V.alive_at(run, layer)[i] else "pruned"
+    return "\n".join(
+        [
+            f"**{mod} token** ({where}), {cols['start_s'][i]:.2f}-{cols['end_s'][i]:.2f} s, "
+            f"window {cols['window'][i]}: **{alive}** at layer {layer} of {RUN_TITLES[key]}.",
+            f"- importance (Stage I): {_score(run['cols']['importance'][i])}",
+            f"- query relevance: {'; '.join(relevance) if relevance else 'not scored'}",
+            f"- {fate}",
+        ]
+    )
+
+
 def _where(after: int) -> str:
     return "before layer 1" if after == 0 else f"after layer {after}"
 

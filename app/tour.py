@@ -145,9 +145,10 @@ def what_that_buys(run: dict, full: dict | None) -> str:
     if not full or not run.get("plan"):
         return "Run the full model and a pruned one on the same clip and question to compare their costs."
     kept = run.get("retention_measured", {})
+    shares = [f"{kept[m]:.1%} of the {m}" for m in MODALITIES if kept.get(m) is not None]
     lines = [
-        f"Averaged over the layers, **{run.get('method')}** processed {kept.get('video', 0):.1%} of the video "
-        f"and {kept.get('audio', 0):.1%} of the audio tokens.",
+        f"Averaged over the layers, **{run.get('method')}** processed "
+        + (" and ".join(shares) + " tokens." if shares else "the text tokens only."),
         T.flops_ratio_note(full, run),
     ]
     kv_full, kv = full.get("kv_cache_bytes"), run.get("kv_cache_bytes")
