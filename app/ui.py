@@ -46,7 +46,8 @@ CARD_CSS = """<style>
 .seats-card{border:1px solid rgba(128,128,128,.35);border-radius:10px;padding:10px 14px}
 .seats-card h4{margin:0}.seats-setting{font-size:.85em;opacity:.75;min-height:1.2em}
 .seats-answer{font-size:1.05em;min-height:2.5em;margin:6px 0 8px 0;overflow-wrap:anywhere}
-.seats-metric{display:flex;justify-content:space-between;font-size:.92em;opacity:.9}
+.seats-metric{display:flex;justify-content:space-between;gap:6px;font-size:.92em;opacity:.9}
+.seats-metric b{white-space:nowrap}
 .seats-error{color:#dc2626}
 .seats-verdict{margin:0 0 6px 0;font-size:.95em}.seats-ok{color:#16a34a;font-weight:700}
 .seats-bad{color:#dc2626;font-weight:700}.seats-parsed{opacity:.8;margin-left:6px}
