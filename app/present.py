@@ -245,7 +245,7 @@ def _verdict(run: dict, question: str | None, truth: dict | None, model: str | N
             else f"<span class='seats-bad'>✗ wrong (correct: {html.escape(truth['answer'])})</span>"
         )
     line = f"<div class='seats-verdict'>{mark} <span class='seats-parsed'>{parsed}</span></div>"
-    if model == MINI and not four_options(question):
+    if str(model or "").startswith(MINI) and not four_options(question):  # mini, mini-qwen3
         line += f"<p class='seats-warn'>{html.escape(MINI_ONLY_MCQ)}</p>"
     return line
 
