@@ -55,6 +55,15 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module")
+def page(browser, url):
+    """One desktop page for the module, with the first example loaded (each test leaves a result on screen)."""
+    page = _open(browser, url)
+    _load_example(page, examples.labels()[0])
+    yield page
+    page.close()
+
+
 @pytest.fixture()
 def shots(tmp_path) -> Path:
     d = Path(os.environ.get("SEATS_SCREENSHOTS_DIR", tmp_path))
@@ -97,10 +106,7 @@ def _caption_layer(page) -> int:
     return int(m.group(1)) if m else -1
 
 
-def test_example_then_scrub_changes_the_overlay(browser, url, shots):
-    page = _open(browser, url)
-    page.screenshot(path=str(shots / "01_loaded.png"), full_page=True)
-    _load_example(page, examples.labels()[0])
+def test_example_then_scrub_changes_the_overlay(page, shots):
     before = _overlay_src(page)
     assert before
     page.screenshot(path=str(shots / "02_example.png"), full_page=True)
@@ -124,12 +130,10 @@ def test_example_then_scrub_changes_the_overlay(browser, url, shots):
     page.get_by_role("tab", name="About").click()
     page.wait_for_selector("svg[aria-label^='SEATS']", timeout=LOAD_TIMEOUT_MS)
     page.screenshot(path=str(shots / "04_about.png"), full_page=True)
-    page.close()
+    page.get_by_role("tab", name=TAB_LABELS[0]).click()
 
 
-def test_typed_layer_and_arrow_keys_redraw_and_the_caption_names_the_layer(browser, url):
-    page = _open(browser, url)
-    _load_example(page, examples.labels()[0])
+def test_typed_layer_and_arrow_keys_redraw_and_the_caption_names_the_layer(page):
     before = _overlay_src(page)
     number = page.locator("#layer-slider input[type=number]")
     number.fill(str(TYPED_LAYER))
@@ -144,43 +148,10 @@ def test_typed_layer_and_arrow_keys_redraw_and_the_caption_names_the_layer(brows
     assert _wait_redraw(page, typed) != typed, "the arrow keys must redraw the picture"
     assert int(slider.input_value()) == TYPED_LAYER - 1
     assert _caption_layer(page) == TYPED_LAYER - 1
-    page.close()
 
 
-def test_empty_question_after_a_result_keeps_it_with_one_message(browser, url, shots):
-    page = _open(browser, url)
-    _load_example(page, examples.labels()[0])
-    cards, picture = page.inner_html(".seats-cards"), _overlay_src(page)
-    page.get_by_label("Question").fill("")
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.wait_for_selector(".toast-body", timeout=LOAD_TIMEOUT_MS)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "05_refused.png"), full_page=True)
-    assert page.locator(".toast-body").count() == 1
-    assert "question is empty" in page.inner_text(".toast-body")
-    assert page.inner_html(".seats-cards") == cards and _overlay_src(page) == picture
-    assert page.get_by_text("Error", exact=True).count() == 1, "the toast's title only: no Error badges"
-    page.close()
-
-
-def test_every_card_of_every_example_marks_right_or_wrong(browser, url):
-    page = _open(browser, url)
-    previous = None
-    for label in examples.labels():
-        _load_example(page, label, previous)
-        previous = page.inner_html(".seats-cards")
-        cards = page.locator(".seats-card").all_inner_texts()
-        assert cards, label
-        for text in cards:
-            assert ("✓ correct" in text) != ("✗ wrong" in text), f"{label}: {text[:80]!r}"
-            assert "parsed" in text
-    page.close()
-
-
-def test_every_plot_fills_its_panel_after_switching_tabs(browser, url):
-    page = _open(browser, url)
-    _load_example(page, examples.labels()[0])  # the plots are drawn while their tabs are hidden
-    for name in TAB_LABELS[1:4]:
+def test_every_plot_fills_its_panel_after_switching_tabs(page):
+    for name in TAB_LABELS[1:4]:  # the plots were drawn while these tabs were hidden
         page.get_by_role("tab", name=name).click()
         page.wait_for_timeout(800)
         widths = page.eval_on_selector_all(
@@ -193,7 +164,32 @@ def test_every_plot_fills_its_panel_after_switching_tabs(browser, url):
             assert abs(panel - figure) <= PLOT_TOLERANCE_PX, (
                 f"{name}: figure {figure:.0f} px in {panel:.0f} px"
             )
-    page.close()
+    page.get_by_role("tab", name=TAB_LABELS[0]).click()
+
+
+def test_empty_question_after_a_result_keeps_it_with_one_message(page, shots):
+    cards, picture = page.inner_html(".seats-cards"), _overlay_src(page)
+    page.get_by_label("Question").fill("")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector(".toast-body", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "05_refused.png"), full_page=True)
+    assert page.locator(".toast-body").count() == 1
+    assert "question is empty" in page.inner_text(".toast-body")
+    assert page.inner_html(".seats-cards") == cards and _overlay_src(page) == picture
+    assert page.get_by_text("Error", exact=True).count() == 1, "the toast's title only: no Error badges"
+
+
+def test_every_card_of_every_example_marks_right_or_wrong(page):
+    previous = None
+    for label in examples.labels():
+        _load_example(page, label, previous)
+        previous = page.inner_html(".seats-cards")
+        cards = page.locator(".seats-card").all_inner_texts()
+        assert cards, label
+        for text in cards:
+            assert ("✓ correct" in text) != ("✗ wrong" in text), f"{label}: {text[:80]!r}"
+            assert "parsed" in text
 
 
 def test_every_tab_is_reachable_on_a_phone(browser, url, shots):
