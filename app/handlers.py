@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import secrets
 import threading
 import time
@@ -89,6 +90,14 @@ def refuse(message: str) -> gr.Error:
     return gr.Error(line, duration=ERROR_SECONDS, print_exception=False)
 
 
+CLI_MODEL_FLAG = re.compile(r"(?:use |run with |try )?--model (\S+?)(?=[\s,;:)]|$)")
+
+
+def for_the_page(message: str) -> str:
+    """A core message in the page's words: "--model mini" (a CLI flag) becomes the Model menu."""
+    return CLI_MODEL_FLAG.sub(lambda m: f"pick {m.group(1)} in the Model menu", message)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The shared engine
 
@@ -142,7 +151,7 @@ def get_engine(name: str | None = None) -> Engine:
             try:
                 _engines[name] = Engine(name)
             except ModelLoadError as e:
-                raise refuse(str(e)) from None
+                raise refuse(for_the_page(str(e))) from None
         return _engines[name]
 
 

@@ -136,3 +136,21 @@ def test_a_shared_deployment_serves_one_model(monkeypatch):
         handlers.check_model(deploy.SPACES_MODEL)
     monkeypatch.setitem(handlers._settings, "deployment", None)
     assert deploy.SPACES_MODEL in handlers.model_choices()  # locally every known model
+
+
+def test_web_errors_name_the_page_not_cli_flags():
+    said = handlers.for_the_page("not in the local cache; run with --model mini (the offline miniature)")
+    assert "--" not in said and "pick mini in the Model menu" in said
+
+
+def test_the_first_run_says_the_model_is_loading(monkeypatch):
+    seen = []
+
+    def no_model(name=None):
+        raise handlers.refuse("stop here")
+
+    monkeypatch.setattr(handlers, "_engines", {})
+    monkeypatch.setattr(handlers, "get_engine", no_model)
+    with pytest.raises(handlers.gr.Error):
+        handlers.run_models("mini", None, "q", {}, 1, progress=lambda f, desc=None: seen.append(desc))
+    assert seen == ["loading the model (first run only)"]
