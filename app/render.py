@@ -8,10 +8,11 @@ Scores colour the survivors from low (dark violet) to high (yellow); tokens with
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from scipy.stats import rankdata
 
 from seats_core.media import log_mel, waveform_for_display
@@ -33,15 +34,15 @@ MIN_THUMB_PX = (
     240  # small frames (the miniature's 112 px) are enlarged, nearest-neighbour, to about this width
 )
 GAP_PX = 6  # between thumbnails
-LABEL_PX = 16  # caption strip above each thumbnail
-LEGEND_PX = 22  # colour legend strip under the grid
+FONT_PX = 15  # captions, legend and axis labels drawn into the images (readable when the page shrinks them)
+LABEL_PX = 22  # caption strip above each thumbnail
+LEGEND_PX = 26  # colour legend strip under the grid
 LEGEND_BAR_PX = 160
-CHAR_PX = 6  # width of one character of PIL's default font
 
 AUDIO_WIDTH = 960  # px (the page scales it to its panel: ~100 px tall on a 390 px phone)
 AUDIO_PLOT_PX = 200  # waveform / spectrogram height
 TOKEN_BAR_PX = 16  # per-token score bar above the plot
-AXIS_PX = 16  # time axis under the plot
+AXIS_PX = 22  # time axis under the plot
 SPEC_MELS = 64
 
 
@@ -77,15 +78,25 @@ def rank_normalise(score: np.ndarray, alive: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _font() -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=FONT_PX)
+
+
+def _text_px(s: str) -> int:
+    """Width in pixels of `s` in the images' font."""
+    return int(math.ceil(_font().getlength(s)))
+
+
 def _text(img: Image.Image, xy: tuple[int, int], s: str, fill=TEXT_COLOR) -> None:
-    ImageDraw.Draw(img).text(xy, s, fill=fill)
+    ImageDraw.Draw(img).text(xy, s, fill=fill, font=_font())
 
 
 def _legend(width: int, note: str) -> np.ndarray:
     """A strip (LEGEND_PX or twice that, width, 3): gradient bar low -> high plus a note (on a second line when
     it would not fit beside the bar, so it is never cut)."""
-    x0 = 30
-    beside = x0 + LEGEND_BAR_PX + 6 + CHAR_PX * len(f"high   {note}") <= width
+    x0 = 10 + _text_px("low")
+    beside = x0 + LEGEND_BAR_PX + 6 + _text_px(f"high   {note}") <= width
     img = Image.new("RGB", (width, LEGEND_PX if beside else 2 * LEGEND_PX), BACKGROUND)
     _text(img, (4, 5), "low")
     bar = colormap(np.linspace(0, 1, LEGEND_BAR_PX))  # (B, 3)
@@ -94,7 +105,7 @@ def _legend(width: int, note: str) -> np.ndarray:
         _text(img, (x0 + LEGEND_BAR_PX + 6, 5), f"high   {note}")
     else:
         _text(img, (x0 + LEGEND_BAR_PX + 6, 5), "high")
-        _text(img, (4, LEGEND_PX + 3), note)
+        _text(img, (4, LEGEND_PX + 3), note)  # a second line under the bar
     return np.asarray(img)
 
 
@@ -234,8 +245,10 @@ def _frequency_axis(body: np.ndarray, sample_rate: int) -> np.ndarray:
     for y, label in mel_ticks(sample_rate, SPEC_MELS, AUDIO_PLOT_PX):
         yy = TOKEN_BAR_PX + y
         draw.line([(0, yy), (5, yy)], fill=TEXT_COLOR)
-        draw.rectangle([7, yy - 6, 9 + CHAR_PX * len(label), yy + 5], fill=BACKGROUND)
-        draw.text((8, yy - 5), label, fill=TEXT_COLOR)
+        draw.rectangle(
+            [7, yy - FONT_PX // 2 - 1, 9 + _text_px(label), yy + FONT_PX // 2 + 1], fill=BACKGROUND
+        )
+        draw.text((8, yy - FONT_PX // 2 - 1), label, fill=TEXT_COLOR, font=_font())
     return np.asarray(img, dtype=np.float32)
 
 
@@ -287,5 +300,5 @@ def audio_strip(
     for sec in range(0, int(duration_s) + 1, step):
         x = int(round(sec * px_per_s))
         ImageDraw.Draw(axis).line([(x, 0), (x, 3)], fill=GUIDE_COLOR)
-        _text(axis, (min(x + 2, width - 24), 3), f"{sec}s")
+        _text(axis, (min(x + 2, width - _text_px(f"{sec}s") - 2), 3), f"{sec}s")
     return np.concatenate([body.round().astype(np.uint8), np.asarray(axis)], axis=0)
