@@ -62,6 +62,9 @@ CARD_CSS = """<style>
  .tab-wrapper .tab-container button{padding:4px 8px;font-size:.9em}
  #layer-caption,.seats-card{font-size:.95em}
  #audio-overlay img{min-height:110px;object-fit:fill}
+ #frame-overlay .image-container{overflow-x:auto;justify-content:flex-start!important;display:block!important}
+ #frame-overlay .image-container>button,#frame-overlay .image-frame{width:640px!important;max-width:none!important}
+ #frame-overlay img{width:640px!important;max-width:none!important;height:auto!important}
 }
 </style>"""
 
