@@ -88,7 +88,7 @@ def stage1_kept(run: dict) -> str:
             )
             rows.append(f"| {w} | {start:.0f}-{end:.0f} s | {counts} |")
         lines += ["", "| window | time | kept |", "|---|---|---|", *rows]
-    lines += ["", "On the **Layer explorer** at layer 1, the outlined patches and sound are exactly these."]
+    lines += ["", "On the **Layers** tab at layer 1, the outlined patches and sound are exactly these."]
     return "\n".join(lines)
 
 
