@@ -41,7 +41,7 @@ def _load(name: str) -> None:
 DEPLOYMENT = deploy.plan(sys.argv[1:] if __name__ == "__main__" else [])
 if DEPLOYMENT.shared:  # Spaces: load now (ZeroGPU wants the model on cuda at import), fall back to the mini
     DEPLOYMENT = deploy.load_or_fallback(DEPLOYMENT, _load)
-handlers.configure(DEPLOYMENT.model)
+handlers.configure(DEPLOYMENT.model, DEPLOYMENT)
 demo = deploy.add_banner(build_demo(gpu=deploy.gpu_decorator(SPACES)), DEPLOYMENT.banner)
 
 if __name__ == "__main__":

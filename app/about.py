@@ -37,10 +37,14 @@ much, from its own token counts).
 
 ## How to read this explorer
 
-- **Answers** compares the full model, the pruned run and a baseline on the same clip and question.
-- **Layer explorer**: move the slider through the layers; dimmed patches are gone, outlined ones are still
-  processed, coloured by the score that chose them. The audio strip does the same for 40 ms sound tokens.
-- **Token flow**: how many tokens each layer processes, and where they are dropped.
+- **Answers** compares the full model, the pruned run and a baseline on the same clip and question: the raw
+  answer, the option read from it, and ✓ / ✗ where the correct option is known.
+- **Layers**: move the slider through the layers (drag, arrow keys or type a number); dimmed patches are gone,
+  outlined ones are still processed, coloured by the score that chose them. The audio strip does the same for
+  the sound tokens (each spans the record's own duration: 40 ms on Qwen2.5-Omni). Click a patch to inspect it.
+- **Flow**: how many tokens each layer processes, and where they are dropped.
+- **Dependency**: knock the clip's tokens out from each layer on, and see from where the answer no longer needs
+  them.
 - **Speed**: analytic FLOPs and measured time, split by stage. Fewer tokens does not mean proportionally less
   time: the encoders and fixed costs do not shrink.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import secrets
 import threading
 import time
@@ -27,7 +28,7 @@ from seats_core.attach import build_plan
 from seats_core.config import METHODS, SeatsConfig
 from seats_core.media import Clip, MediaConfig, MediaError, load_clip
 from seats_core.method import PRESETS
-from seats_core.models.loader import KNOWN_REAL, MINI, MINIS, ModelLoadError, frame_pixels
+from seats_core.models.loader import MINI, MINIS, ModelLoadError, frame_pixels
 from seats_core.pipeline import MAX_QUESTION_CHARS, Engine, InputError
 from seats_core.record import RunRecord
 
@@ -69,7 +70,9 @@ ADVANCED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SeatsConfig) 
 SCENE_SEED_BASE = 80_000_000  # generated-scene seeds: no training, held-out or gallery stream uses these
 MAX_SCENES = 32  # generated clips kept on disk (oldest deleted first)
 
-_settings = {"model": MINI}
+REPEATS = 3  # timed runs per answer: the median after one warm-up run (Engine.run's repeats)
+
+_settings: dict = {"model": MINI, "deployment": None}
 _scenes: OrderedDict[str, dict] = OrderedDict()  # sha256 of a generated clip -> its question and answer
 _scenes_lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -77,20 +80,33 @@ _engine_lock = threading.Lock()
 _extra_clip_roots: list[Path] = []
 
 
+ERROR_SECONDS = 8  # a refusal's message closes itself, so messages never pile up
+
+
 def refuse(message: str) -> gr.Error:
     """A one-line gr.Error for a refused request, logged as one line (no traceback)."""
     line = " ".join(str(message).split()) or "request refused"
     log.warning("refused: %s", line)
-    return gr.Error(line, print_exception=False)
+    return gr.Error(line, duration=ERROR_SECONDS, print_exception=False)
+
+
+CLI_MODEL_FLAG = re.compile(r"(?:use |run with |try )?--model (\S+?)(?=[\s,;:)]|$)")
+
+
+def for_the_page(message: str) -> str:
+    """A core message in the page's words: "--model mini" (a CLI flag) becomes the Model menu."""
+    return CLI_MODEL_FLAG.sub(lambda m: f"pick {m.group(1)} in the Model menu", message)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The shared engine
 
 
-def configure(model: str) -> None:
-    """Set the model the app loads by default (app.py --model)."""
+def configure(model: str, deployment=None) -> None:
+    """Set the model the app loads by default (app.py --model) and the deployment (app.deploy.Deployment)
+    whose rules say which models a request may use."""
     _settings["model"] = model
+    _settings["deployment"] = deployment
 
 
 def allow_clip_root(folder: str | Path) -> None:
@@ -102,8 +118,22 @@ def default_model() -> str:
     return _settings["model"]
 
 
+def deployment():
+    """The deployment this process serves (app.deploy.Deployment), local with the default model if unset."""
+    from . import deploy
+
+    d = _settings["deployment"]
+    if d is None or d.model != default_model():
+        d = deploy.Deployment(default_model(), default_model(), None, False)
+    return d
+
+
 def model_choices() -> list[str]:
-    return list(dict.fromkeys([default_model(), *MINIS, *KNOWN_REAL]))
+    """Models the page offers: deploy.allowed_models (one model on a shared deployment such as a Space)."""
+    from . import deploy
+
+    d = deployment()
+    return deploy.allowed_models(d) if d.shared else list(dict.fromkeys([*deploy.allowed_models(d), *MINIS]))
 
 
 def media_for(model: str | None) -> MediaConfig:
@@ -121,7 +151,7 @@ def get_engine(name: str | None = None) -> Engine:
             try:
                 _engines[name] = Engine(name)
             except ModelLoadError as e:
-                raise refuse(str(e)) from None
+                raise refuse(for_the_page(str(e))) from None
         return _engines[name]
 
 
@@ -204,8 +234,19 @@ def check_max_new_tokens(value) -> int:
 
 
 def check_model(model) -> str:
+    """The model a request may use (deploy.check_model: a shared deployment serves one model only)."""
+    from . import deploy
+
     if model in (None, ""):
         return default_model()
+    if not isinstance(model, str):
+        raise refuse("the model must be one of the names offered")
+    d = deployment()
+    if d.shared:
+        try:
+            return deploy.check_model(d, model)
+        except ValueError as e:
+            raise refuse(str(e)) from None
     return _choice(model, "the model", model_choices())
 
 
@@ -320,6 +361,8 @@ def run_models(
 ) -> tuple[dict[str, dict], list[str]]:
     """Answer under each config on the decoded clip. Returns (key -> RunRecord dict or {"error"}, notes)."""
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else _noop
+    if model not in _engines:
+        report(0.0, "loading the model (first run only)")
     engine = get_engine(model)
     configs = check_plans(configs, engine.num_layers)
     report(0.0, "preparing the clip")
@@ -340,7 +383,9 @@ def run_models(
         span = (0.05 + 0.95 * i / len(keys), 0.05 + 0.95 * (i + 1) / len(keys))
         try:
             with RunProgress(engine.adapter, report, max_new_tokens, span, f"{key} ({cfg['method']})"):
-                result = engine.run(prep, SeatsConfig.from_dict(cfg), max_new_tokens=max_new_tokens)
+                result = engine.run(
+                    prep, SeatsConfig.from_dict(cfg), max_new_tokens=max_new_tokens, repeats=REPEATS
+                )
         except ValueError as e:  # a method that cannot meet these settings (e.g. FastV below its floor)
             if key == "method":
                 raise refuse(f"{cfg['method']}: {e}") from None
@@ -355,12 +400,14 @@ def run_analysis(model: str, clip: Clip, question: str, progress: Callable | Non
     """seats_core.analysis.analyze on the decoded clip (raises ModuleNotFoundError where that module is missing)."""
     from seats_core import analysis  # lazy: optional part of the core
 
+    report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
+    if model not in _engines and report is not None:
+        report(0.0, "loading the model (first run only)")
     engine = get_engine(model)
     try:
         prep = engine.prepare(clip, question)
     except (MediaError, InputError) as e:
         raise refuse(str(e)) from None
-    report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
     return analysis.analyze(engine, prep, progress=report)
 
 
@@ -423,19 +470,18 @@ def run_pending(session: Session, progress: Callable | None = None, compute: Cal
     if request is None or clip is None:
         raise refuse("Nothing to run: press Run (the request was not checked first).")
     entry = examples.find(request["file"], request["question"])
-    truth = _truth(entry) or _truth(_generated(request["file"], request["question"]))
+    known = entry if entry and "answer" in entry else _generated(request["file"], request["question"])
+    truth = _truth(known)
     configs, model, n_new = request["configs"], request["model"], request["max_new_tokens"]
     runs = _precomputed(entry, configs, model, n_new) if entry else None
     if runs is not None:
         source = "precomputed example (no model call)"
-        return present_runs(session, runs, source, truth, examples.load_analysis(entry))
+        return present_runs(session, runs, source, truth, examples.load_analysis(entry), known)
     runs, notes = compute(model, clip, request["question"], configs, n_new, progress)
     for run in runs.values():
         if "timing_ms" in run:  # the clip was decoded before the model step: report that decode's time
             run["timing_ms"]["media_decode"] = round(getattr(session, "decode_ms", 0.0), 3)
-    for note in notes:
-        gr.Warning(note)
-    return present_runs(session, runs, "computed now", notes + truth, None)
+    return present_runs(session, runs, "computed now", notes + truth, None, known)
 
 
 def run_clip(
@@ -505,12 +551,23 @@ def load_example(session: Session, clip, question) -> dict:
             f"Precomputed with `{settings.get('model')}`; press Run to answer with `{default_model()}`."
         )
     source = f"precomputed example ({settings.get('method')} {settings.get('retention')}, no model call)"
-    return present_runs(session, examples.load_runs(entry), source, notes, examples.load_analysis(entry))
+    runs = examples.load_runs(entry)
+    return present_runs(session, runs, source, notes, examples.load_analysis(entry), entry)
 
 
-def present_runs(session: Session, runs: dict, source: str, notes: list[str], analysis: dict | None) -> dict:
-    """Keep a finished run (or a loaded example) in the session; all outputs of the page."""
+def present_runs(
+    session: Session,
+    runs: dict,
+    source: str,
+    notes: list[str],
+    analysis: dict | None,
+    known: dict | None = None,
+) -> dict:
+    """Keep a finished run (or a loaded example) in the session; all outputs of the page. known: an entry with
+    the correct option (`answer`, `answer_text`: generated scenes and examples), so the cards can mark it."""
     view = V.make_view(runs, source, notes)
+    if known and known.get("answer"):
+        view["truth"] = {"answer": known["answer"], "answer_text": known.get("answer_text", "")}
     keys = V.explorable(view)
     if not keys:
         errors = "; ".join(r.get("error", "") for r in runs.values())
@@ -518,6 +575,8 @@ def present_runs(session: Session, runs: dict, source: str, notes: list[str], an
     with session.lock:
         session.records, session.view, session.analysis = runs, view, analysis
         session.question, session.model, session.source = view["question"], view["model"], source
+        if session.tour_step is None:  # the first result of this page opens the tour once
+            session.tour_step = 0
     key = "method" if "method" in keys else keys[0]
     layer = min(DEFAULT_LAYER, view["num_layers"])
     layer_out = explore(session, key, layer, AUDIO_MODES[0])
@@ -530,10 +589,13 @@ def present_runs(session: Session, runs: dict, source: str, notes: list[str], an
         "flow": plots.token_flow(view),
         "speed": plots.speed(view),
         "speed_notes": present.speed_markdown(view),
-        "dependency": plots.dependency(analysis),
+        "dependency": plots.dependency(analysis, run=view["runs"][key]),
         "dependency_notes": present.dependency_markdown(analysis),
+        "flow_legend": plots.stage_legend(view["runs"][key]),
+        "dependency_legend": plots.stage_legend(view["runs"][key]),
         "export_json": None,  # exports are made on request (Export tab)
         "export_html": None,
+        **tour_outputs(session),
     }
 
 
@@ -556,6 +618,8 @@ def explore(session: Session, key, layer, audio_mode) -> dict:
             "audio": None,
             "counts": "Run a clip or pick an example first.",
             "strip": plots.empty("no run yet", plots.STRIP_HEIGHT),
+            "caption": "",
+            "strip_legend": "",
         }
     view, clip = _held(session)
     key = _choice(key, "the run", V.explorable(view))
@@ -570,7 +634,55 @@ def explore(session: Session, key, layer, audio_mode) -> dict:
         "audio": audio,
         "counts": present.counts_markdown(view, key, layer),
         "strip": plots.stage_strip(view, key, layer),
+        "caption": present.layer_caption(view, key, layer),
+        "strip_legend": plots.stage_legend(view["runs"][key]),
     }
+
+
+def inspect(session: Session, key, layer, kind: str, index) -> str:
+    """What the clicked token is (frames or audio strip at pixel `index` = [x, y]): its modality, window,
+    seconds, scores and the layer it was dropped at, resolved from the session's record (never the client)."""
+    view, clip = _held(session)
+    key = _choice(key, "the run", V.explorable(view))
+    layer = _integer(layer, "the layer", 0, view["num_layers"])
+    kind = _choice(kind, "the picture", ("frames", "audio"))
+    if not isinstance(index, (list, tuple)) or len(index) != 2:
+        raise refuse("click a patch of the frames or a span of the audio strip")
+    x = _integer(index[0], "the x pixel", 0, 1 << 16)
+    y = _integer(index[1], "the y pixel", 0, 1 << 16)
+    return present.token_markdown(view, key, layer, present.token_under(view, clip, kind, x, y))
+
+
+def tour_outputs(session: Session) -> dict:
+    """The tour panel: step `session.tour_step` of the session's run (hidden before a result and once skipped)."""
+    with session.lock:
+        step, view, analysis = session.tour_step, session.view, session.analysis
+    if step is None or step < 0 or not V.explorable(view):
+        return {"tour": gr.Column(visible=False), "tour_text": ""}
+    from . import tour
+
+    steps = tour.steps_for_view(view, analysis)
+    step = min(step, len(steps) - 1)
+    return {"tour": gr.Column(visible=True), "tour_text": tour.page(steps, step)}
+
+
+def tour_next(session: Session) -> dict:
+    """Next step of the tour (closes it after the last)."""
+    from . import tour
+
+    with session.lock:
+        if session.tour_step is not None and session.tour_step >= 0:
+            session.tour_step += 1
+            if session.tour_step >= len(tour.TITLES):
+                session.tour_step = -1
+    return tour_outputs(session)
+
+
+def tour_skip(session: Session) -> dict:
+    """Close the tour for this page."""
+    with session.lock:
+        session.tour_step = -1
+    return tour_outputs(session)
 
 
 def analyze(
@@ -591,7 +703,11 @@ def analyze(
         }
     with session.lock:
         session.analysis = result
-    return {"dependency": plots.dependency(result), "dependency_notes": present.dependency_markdown(result)}
+    key = "method" if "method" in V.explorable(view) else V.explorable(view)[0]
+    return {
+        "dependency": plots.dependency(result, run=view["runs"][key]),
+        "dependency_notes": present.dependency_markdown(result),
+    }
 
 
 def export(session: Session) -> dict:

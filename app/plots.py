@@ -113,22 +113,64 @@ def mark_stages(
     """Lines at each planned drop of `run` (view.boundaries): at `after + offset` on the x axis (vertical lines)
     or the y axis (horizontal ones), labelled with the stage's short name where `labels` (above the plot area, or
     at Plotly's `label_at` position, e.g. "top right" inside it, where a subplot title sits above)."""
+    shapes, notes = stage_marks(
+        fig, run, axis=axis, offset=offset, labels=labels, label_at=label_at, row=row, col=col
+    )
+    fig.update_layout(
+        shapes=list(fig.layout.shapes) + shapes, annotations=list(fig.layout.annotations) + notes
+    )
+
+
+def stage_marks(
+    fig: go.Figure,
+    run: dict | None,
+    *,
+    axis: str = "x",
+    offset: float = 0.5,
+    labels: bool = True,
+    label_at: str | None = None,
+    row: int | None = None,
+    col: int | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """mark_stages' lines and labels as plain (shapes, annotations) dicts, for one layout update per figure."""
     if not run:
-        return
-    where = {} if row is None else {"row": row, "col": col}
+        return [], []
+    # Shapes and labels are built as plain dicts and added in one layout update: plotly's add_vline re-scans every
+    # subplot per line (~60 ms each), which made one example's figures take a second.
+    xref, yref = "x", "y"
+    if row is not None:
+        sub = fig.get_subplot(row, col)
+        xref = sub.xaxis.plotly_name.replace("axis", "")
+        yref = sub.yaxis.plotly_name.replace("axis", "")
+    shapes, notes = [], []
     for b in V.boundaries(run):
-        line = dict(color=STAGE_COLOR.get(b["kind"], OTHER_DROP_COLOR), dash="dot", width=1.5)
-        label = dict(
-            annotation_text=STAGE_SHORT.get(b["kind"], b["kind"]),
-            annotation_font_size=10,
-            annotation_font_color=line["color"],
-        )
+        color = STAGE_COLOR.get(b["kind"], OTHER_DROP_COLOR)
+        line = dict(color=color, dash="dot", width=1.5)
+        at = b["after"] + offset
+        text = STAGE_SHORT.get(b["kind"], b["kind"])
+        font = dict(size=10, color=color)
         if axis == "x":
-            extra = dict(label, annotation_position=label_at or "top") if labels else {}
-            fig.add_vline(x=b["after"] + offset, line=line, **extra, **where)
+            shapes.append(
+                dict(type="line", x0=at, x1=at, xref=xref, y0=0, y1=1, yref=f"{yref} domain", line=line)
+            )
+            if labels:
+                where = label_at or "top"
+                inside, low = where != "top", where.startswith("bottom")
+                notes.append(
+                    dict(text=text, x=at, xref=xref, y=0 if low else 1, yref=f"{yref} domain", showarrow=False,
+                         font=font, xanchor="left" if inside else "center",
+                         yanchor="bottom" if low or not inside else "top")
+                )  # fmt: skip
         else:
-            extra = dict(label, annotation_position=label_at or "right") if labels else {}
-            fig.add_hline(y=b["after"] + offset, line=line, **extra, **where)
+            shapes.append(
+                dict(type="line", y0=at, y1=at, yref=yref, x0=0, x1=1, xref=f"{xref} domain", line=line)
+            )
+            if labels:
+                notes.append(
+                    dict(text=text, y=at, yref=yref, x=1, xref=f"{xref} domain", showarrow=False, font=font,
+                         xanchor="left", yanchor="middle")
+                )  # fmt: skip
+    return shapes, notes
 
 
 def stage_legend(run: dict | None) -> str:
@@ -342,6 +384,7 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
         horizontal_spacing=0.14,
     )
     heat = (("video_windows", "Blues", "xaxis", "yaxis"), ("audio_windows", "Oranges", "xaxis2", "yaxis2"))
+    marks = []  # (shapes, annotations) of every panel's stage boundaries, added in one layout update
     for col, (name, scale, xa, ya) in enumerate(heat, start=1):
         z = att.get(name) or []
         if z and z[0]:
@@ -358,7 +401,7 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
                 1,
                 col,
             )
-        mark_stages(fig, stages, axis="y", offset=0.5, labels=False, row=1, col=col)
+        marks.append(stage_marks(fig, stages, axis="y", offset=0.5, labels=False, row=1, col=col))
         window = f"window ({seconds:g} s each)" if seconds else "window"
         fig.update_xaxes(title=window, dtick=1, row=1, col=col)
         fig.update_yaxes(title="decoder layer", row=1, col=col)
@@ -381,7 +424,11 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
                 )
         # labels inside the panel, where the curves are not once fusion is done (KL near 0, log-prob near 0)
         inside = "top right" if metric == "kl" else "bottom right"
-        mark_stages(fig, stages, axis="x", offset=0.0, label_at=inside, row=2, col=col)
+        marks.append(stage_marks(fig, stages, axis="x", offset=0.0, label_at=inside, row=2, col=col))
         fig.update_xaxes(title="k: tokens removed from decoder layer k+1 on", row=2, col=col)
         fig.update_yaxes(title=unit, row=2, col=col)
+    fig.update_layout(
+        shapes=list(fig.layout.shapes) + [x for shapes, _ in marks for x in shapes],
+        annotations=list(fig.layout.annotations) + [x for _, notes in marks for x in notes],
+    )
     return _layout(fig, DEPENDENCY_HEIGHT, titled=True)

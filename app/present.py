@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import numpy as np
 
 from seats_core.media import Clip
 
 from . import plots, render, report
+from . import text as T
 from . import view as V
 from .files import WORKSPACE, Workspace
+
+MINI = T.MINI  # seats_core.models.loader.MINI
 
 FUSION_KL_FRACTION = (
     0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
@@ -87,6 +91,80 @@ def layer_images(
     return frames, audio
 
 
+def layer_caption(view: dict, key: str, layer: int) -> str:
+    """The line above the pictures: which layer of which run they show (always the layer drawn)."""
+    run = view["runs"][key]
+    L = view["num_layers"]
+    return (
+        f"<span id='layer-shown' data-layer='{layer}'>Showing <b>layer {layer}</b> of {L} "
+        f"({html.escape(RUN_TITLES[key])}): {html.escape(V.stage_label(run, layer))}.</span> "
+        "Click a patch or a sound span to inspect its token."
+    )
+
+
+def token_under(view: dict, clip: Clip, kind: str, x: int, y: int) -> int | None:
+    """Index (into the view's token columns) of the token drawn under pixel (x, y) of the frames or the audio
+    strip, from the view's own geometry (the same layout render draws), else None."""
+    g = view["geometry"]
+    cols = view["tokens"]
+    if kind == "frames":
+        grids, gh, gw = g["grid"]
+        if not grids:
+            return None
+        hit = render.token_at(x, y, grids, gh, gw, g["block_px"])
+        if hit is None:
+            return None
+        for i, (m, t, r, c) in enumerate(zip(cols["modality"], cols["t"], cols["row"], cols["col"])):
+            if m == "video" and (t, r, c) == hit:
+                return i
+        return None
+    seconds = x / render.AUDIO_WIDTH * max(clip.duration, 1e-6)
+    for i, (m, s, e) in enumerate(zip(cols["modality"], cols["start_s"], cols["end_s"])):
+        if m == "audio" and s <= seconds < e:
+            return i
+    return None
+
+
+def _score(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3g}"
+
+
+def token_markdown(view: dict, key: str, layer: int, i: int | None) -> str:
+    """A token's modality, place, window, scores (importance, relevance) and the layer it was dropped at."""
+    if i is None:
+        return "No token there: click inside a frame's patches or on the audio strip."
+    cols, run = view["tokens"], view["runs"][key]
+    L = view["num_layers"]
+    survives = int(run["cols"]["survives_to"][i])
+    mod = cols["modality"][i]
+    where = (
+        f"frame grid {cols['t'][i]}, row {cols['row'][i]}, column {cols['col'][i]}"
+        if mod == "video"
+        else f"audio token {cols['audio_index'][i]}"
+    )
+    if survives >= L:
+        fate = "never dropped: every decoder layer processes it"
+    elif survives == 0:
+        fate = "dropped before the LLM (decoder layer 1 never sees it)"
+    else:
+        fate = f"processed by decoder layers 1-{survives}, dropped after layer {survives}"
+    relevance = [
+        f"after layer {d}: {_score(v[i])}"
+        for d, v in sorted(((int(k), v) for k, v in run.get("relevance", {}).items()), key=lambda kv: kv[0])
+        if v[i] is not None
+    ]
+    alive = "alive" if V.alive_at(run, layer)[i] else "pruned"
+    return "\n".join(
+        [
+            f"**{mod} token** ({where}), {cols['start_s'][i]:.2f}-{cols['end_s'][i]:.2f} s, "
+            f"window {cols['window'][i]}: **{alive}** at layer {layer} of {RUN_TITLES[key]}.",
+            f"- importance (Stage I): {_score(run['cols']['importance'][i])}",
+            f"- query relevance: {'; '.join(relevance) if relevance else 'not scored'}",
+            f"- {fate}",
+        ]
+    )
+
+
 def _where(after: int) -> str:
     return "before layer 1" if after == 0 else f"after layer {after}"
 
@@ -114,10 +192,70 @@ def _metric(label: str, value: str) -> str:
     return f"<div class='seats-metric'><span>{html.escape(label)}</span><b>{html.escape(value)}</b></div>"
 
 
+OPTION_MARK = re.compile(r"\(([A-D])\)")  # "(A) red (B) green ..." as the generated scenes ask
+MINI_ONLY_MCQ = (
+    "The miniature only understands four-option questions about generated scenes ('(A) ... (D) ...'): "
+    "this answer to a free-form question means nothing."
+)
+
+
+def four_options(question: str | None) -> bool:
+    """True when the question lists the options (A) to (D), as generated scenes and examples do."""
+    return [m.group(1) for m in OPTION_MARK.finditer(question or "")] == list("ABCD")
+
+
+def parsed_option(answer: str | None, question: str | None) -> str | None:
+    """The option letter the evaluator reads from a raw answer ('AD' -> 'A'), or None (no option named)."""
+    from seats_core.benchmarks.mcq import extract_letter
+
+    return extract_letter(answer or "", list("ABCD") if four_options(question) else None)
+
+
+def timing_label(run: dict) -> str:
+    """'median of n after a warm-up' or 'single run', from the record's timing_ms['repeats']."""
+    n = int(run.get("timing_ms", {}).get("repeats") or 1)
+    return f"median of {n} after a warm-up" if n > 1 else "single run"
+
+
+def disclaimer(run: dict) -> str | None:
+    """The model's disclaimer carried by the record (random weights: the answers mean nothing), else None."""
+    return (run.get("extra") or {}).get("disclaimer") or run.get("disclaimer")
+
+
+def flops_lines(run: dict) -> list[tuple[str, str]]:
+    """(label, value) of the LLM prefill FLOPs in both conventions the record carries, each labelled."""
+    f = run["flops"]
+    out = [("prefill FLOPs (as generate() runs it)", T.format_flops(f["prefill"]))]
+    if f.get("prefill_paper") is not None:
+        out.append(("prefill FLOPs (as the paper counts)", T.format_flops(f["prefill_paper"])))
+    return out
+
+
+def _verdict(run: dict, question: str | None, truth: dict | None, model: str | None) -> str:
+    """The card's right/wrong line: raw answer, the option parsed from it, and ✓ / ✗ when the answer is known."""
+    raw = (run.get("answer") or "").strip()
+    letter = parsed_option(raw, question)
+    parsed = f"parsed <b>{letter}</b>" if letter else "no option parsed"
+    mark = ""
+    if truth and truth.get("answer"):
+        right = letter == truth["answer"]
+        mark = (
+            "<span class='seats-ok'>✓ correct</span>"
+            if right
+            else f"<span class='seats-bad'>✗ wrong (correct: {html.escape(truth['answer'])})</span>"
+        )
+    line = f"<div class='seats-verdict'>{mark} <span class='seats-parsed'>{parsed}</span></div>"
+    if str(model or "").startswith(MINI) and not four_options(question):  # mini, mini-qwen3
+        line += f"<p class='seats-warn'>{html.escape(MINI_ONLY_MCQ)}</p>"
+    return line
+
+
 def answers_html(view: dict) -> str:
-    """Side-by-side cards: answer, prefill time, TFLOPs, tokens kept, first-token latency per run."""
+    """Side-by-side cards: raw answer, the option parsed from it and ✓ / ✗ when the correct option is known,
+    prefill and first-token times (medians or marked as single runs), FLOPs in both conventions, tokens kept."""
     full = view["runs"].get("full")
-    full_flops = full["flops"]["prefill"] if full and "error" not in full else None
+    full = full if full and "error" not in full else None
+    truth = view.get("truth")
     cards = []
     for key in V.RUN_KEYS:
         run = view["runs"].get(key)
@@ -129,23 +267,25 @@ def answers_html(view: dict) -> str:
                 f"<div class='seats-card'><h4>{title}</h4><p class='seats-error'>{html.escape(run['error'])}</p></div>"
             )
             continue
-        t, f = run["timing_ms"], run["flops"]
+        t = run["timing_ms"]
         kept = run["retention_measured"]["overall"]
-        ratio = (
-            f" ({full_flops / f['prefill']:.1f}x fewer)"
-            if full_flops and key != "full" and f["prefill"]
-            else ""
-        )
         answer = run["answer"] or "(empty answer)"
         setting = "" if key == "full" else plots.run_label(run)
+        ratio = ""
+        if full and key != "full" and run["flops"]["prefill"]:
+            ratio = f"<p class='seats-note'>{html.escape(T.flops_ratio_note(full, run))}</p>"
+        note = disclaimer(run)
         cards.append(
             "<div class='seats-card'>"
             f"<h4>{title}</h4><div class='seats-setting'>{html.escape(setting)}</div>"
             f"<p class='seats-answer'>{html.escape(answer)}</p>"
-            + _metric("LLM prefill", f"{t['llm_prefill']:.0f} ms")
+            + _verdict(run, view.get("question"), truth, view.get("model"))
+            + _metric(f"LLM prefill ({timing_label(run)})", f"{t['llm_prefill']:.0f} ms")
             + _metric("first token", f"{t['first_token']:.0f} ms")
-            + _metric("prefill TFLOPs", f"{f['prefill'] / plots.TERA:.3g}{ratio}")
+            + "".join(_metric(label, value) for label, value in flops_lines(run))
             + _metric("tokens kept (layer avg)", "-" if kept is None else f"{kept:.1%}")
+            + ratio
+            + (f"<p class='seats-warn'>Note: {html.escape(note)}.</p>" if note else "")
             + "</div>"
         )
     return "<div class='seats-cards'>" + "".join(cards) + "</div>"
@@ -169,11 +309,27 @@ def speed_markdown(view: dict) -> str:
         return ""
     runs = view["runs"]
     first = runs[keys[0]]
+    when = timing_label(first)
+    times = (
+        f"Times are medians ({when})."
+        if when != "single run"
+        else "Times are **single runs** (not medians): on a shared CPU they move by tens of percent between "
+        "runs; the FLOP counts do not."
+    )
+    conventions = first["flops"].get("conventions") or {"prefill": first["flops"].get("convention", "")}
     lines = [
-        f"Machine: **{first['device']}**. Times are one measured run each (not medians), so on a shared CPU they "
-        "move by tens of percent between runs; the FLOP counts do not.",
+        f"Machine: **{first['device']}**. {times}",
         "",
-        f"FLOP convention: `{first['flops']['convention']}`.",
+        f"FLOPs: `{first['flops'].get('convention', '')}`. Two conventions, both shown:",
+        *[f"- `{k}`: {v}" for k, v in conventions.items()],
+        "",
+        "| run | prefill FLOPs (as generate() runs it) | prefill FLOPs (as the paper counts) |",
+        "|---|---|---|",
+        *[
+            f"| {plots.run_label(runs[k])} | {T.format_flops(runs[k]['flops']['prefill'])} | "
+            f"{T.format_flops(runs[k]['flops'].get('prefill_paper') or 0)} |"
+            for k in keys
+        ],
         "",
     ]
     full = runs.get("full")
@@ -183,13 +339,12 @@ def speed_markdown(view: dict) -> str:
             r = runs.get(key)
             if not r or "error" in r:
                 continue
-            flop_x = full["flops"]["prefill"] / max(r["flops"]["prefill"], 1)
             ms = r["timing_ms"]["llm_prefill"] + r["timing_ms"]["selection"]
             kv_x = full["kv_cache_bytes"] / max(r["kv_cache_bytes"], 1)
             lines.append(
-                f"- **{plots.run_label(r)}**: {flop_x:.1f}x fewer LLM prefill FLOPs; selection + LLM prefill "
+                f"- **{plots.run_label(r)}**: selection + LLM prefill "
                 f"{ms:.0f} ms vs {full_ms:.0f} ms for the full model ({full_ms / max(ms, 1e-9):.2f}x speed-up); "
-                f"KV cache {kv_x:.1f}x smaller."
+                f"KV cache {kv_x:.1f}x smaller. {T.flops_ratio_note(full, r)}"
             )
         lines += [
             "",

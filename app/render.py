@@ -8,10 +8,11 @@ Scores colour the survivors from low (dark violet) to high (yellow); tokens with
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from scipy.stats import rankdata
 
 from seats_core.media import log_mel, waveform_for_display
@@ -29,15 +30,19 @@ GUIDE_COLOR = (120, 120, 140)
 MAX_GRID_WIDTH = 1280  # px, the whole frame grid
 MAX_GRID_COLUMNS = 5  # thumbnails per row
 MIN_BLOCK_PX = 6  # a token block is never drawn smaller than this
+MIN_THUMB_PX = (
+    240  # small frames (the miniature's 112 px) are enlarged, nearest-neighbour, to about this width
+)
 GAP_PX = 6  # between thumbnails
-LABEL_PX = 16  # caption strip above each thumbnail
-LEGEND_PX = 22  # colour legend strip under the grid
+FONT_PX = 15  # captions, legend and axis labels drawn into the images (readable when the page shrinks them)
+LABEL_PX = 22  # caption strip above each thumbnail
+LEGEND_PX = 26  # colour legend strip under the grid
 LEGEND_BAR_PX = 160
 
-AUDIO_WIDTH = 1200  # px
-AUDIO_PLOT_PX = 150  # waveform / spectrogram height
-TOKEN_BAR_PX = 12  # per-token score bar above the plot
-AXIS_PX = 16  # time axis under the plot
+AUDIO_WIDTH = 960  # px (the page scales it to its panel: ~100 px tall on a 390 px phone)
+AUDIO_PLOT_PX = 200  # waveform / spectrogram height
+TOKEN_BAR_PX = 16  # per-token score bar above the plot
+AXIS_PX = 22  # time axis under the plot
 SPEC_MELS = 64
 
 
@@ -73,18 +78,34 @@ def rank_normalise(score: np.ndarray, alive: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _font() -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=FONT_PX)
+
+
+def _text_px(s: str) -> int:
+    """Width in pixels of `s` in the images' font."""
+    return int(math.ceil(_font().getlength(s)))
+
+
 def _text(img: Image.Image, xy: tuple[int, int], s: str, fill=TEXT_COLOR) -> None:
-    ImageDraw.Draw(img).text(xy, s, fill=fill)
+    ImageDraw.Draw(img).text(xy, s, fill=fill, font=_font())
 
 
 def _legend(width: int, note: str) -> np.ndarray:
-    """A strip (LEGEND_PX, width, 3): gradient bar low -> high plus a note."""
-    img = Image.new("RGB", (width, LEGEND_PX), BACKGROUND)
+    """A strip (LEGEND_PX or twice that, width, 3): gradient bar low -> high plus a note (on a second line when
+    it would not fit beside the bar, so it is never cut)."""
+    x0 = 10 + _text_px("low")
+    beside = x0 + LEGEND_BAR_PX + 6 + _text_px(f"high   {note}") <= width
+    img = Image.new("RGB", (width, LEGEND_PX if beside else 2 * LEGEND_PX), BACKGROUND)
     _text(img, (4, 5), "low")
     bar = colormap(np.linspace(0, 1, LEGEND_BAR_PX))  # (B, 3)
-    x0 = 30
     img.paste(Image.fromarray(np.repeat(bar[None], LEGEND_PX - 10, axis=0)), (x0, 5))
-    _text(img, (x0 + LEGEND_BAR_PX + 6, 5), f"high   {note}")
+    if beside:
+        _text(img, (x0 + LEGEND_BAR_PX + 6, 5), f"high   {note}")
+    else:
+        _text(img, (x0 + LEGEND_BAR_PX + 6, 5), "high")
+        _text(img, (4, LEGEND_PX + 3), note)  # a second line under the bar
     return np.asarray(img)
 
 
@@ -94,10 +115,10 @@ def _thumbnail(frame: np.ndarray, alive: np.ndarray, color: np.ndarray, block_px
     alive (gh, gw) bool, color (gh, gw, 3) uint8 outline colour of each block.
     """
     gh, gw = alive.shape
-    img = np.asarray(
-        Image.fromarray(frame).resize((gw * block_px, gh * block_px), Image.Resampling.BILINEAR),
-        dtype=np.float32,
-    )  # (h, w, 3)
+    size = (gw * block_px, gh * block_px)
+    enlarge = size[0] >= frame.shape[1]  # small frames: nearest-neighbour keeps the pixels readable
+    resample = Image.Resampling.NEAREST if enlarge else Image.Resampling.BILINEAR
+    img = np.asarray(Image.fromarray(frame).resize(size, resample), dtype=np.float32)  # (h, w, 3)
     rows = np.arange(gh * block_px) // block_px  # (h,) block row of each pixel row
     cols = np.arange(gw * block_px) // block_px  # (w,)
     live = alive[rows][:, cols]  # (h, w)
@@ -109,6 +130,30 @@ def _thumbnail(frame: np.ndarray, alive: np.ndarray, color: np.ndarray, block_px
     outline = live & edge
     img[outline] = color[rows][:, cols][outline]
     return img.round().astype(np.uint8)
+
+
+def grid_layout(grids: int, gw: int, block: int) -> tuple[int, int, int]:
+    """(thumbnail columns, rows, drawn pixels per token block) of the frame grid: blocks as large as the record's
+    `block` (enlarged so a thumbnail is about MIN_THUMB_PX wide) while the grid fits MAX_GRID_WIDTH."""
+    nrows = max(1, math.ceil(grids / MAX_GRID_COLUMNS))
+    ncols = max(1, math.ceil(grids / nrows))  # balanced rows: 6 grids as 2 x 3, not 5 + 1
+    fit = (MAX_GRID_WIDTH - GAP_PX * (ncols + 1)) // (ncols * max(gw, 1))
+    want = max(block, math.ceil(MIN_THUMB_PX / max(gw, 1)))
+    return ncols, nrows, max(MIN_BLOCK_PX, min(want, fit))
+
+
+def token_at(x: int, y: int, grids: int, gh: int, gw: int, block: int) -> tuple[int, int, int] | None:
+    """(temporal grid, token row, token col) under pixel (x, y) of `frame_grid`'s image, or None (a gap or a
+    caption). The inverse of the layout frame_grid draws."""
+    ncols, _, block_px = grid_layout(grids, gw, block)
+    tw, th = gw * block_px, gh * block_px
+    c, dx = divmod(int(x) - GAP_PX, tw + GAP_PX)
+    r, dy = divmod(int(y) - GAP_PX, th + LABEL_PX + GAP_PX)
+    dy -= LABEL_PX
+    g = r * ncols + c
+    if c < 0 or r < 0 or c >= ncols or not (0 <= dx < tw and 0 <= dy < th) or g >= grids:
+        return None
+    return g, dy // block_px, dx // block_px
 
 
 def frame_grid(
@@ -139,9 +184,7 @@ def frame_grid(
     score_g[t, row, col] = score01
     color_g = colormap(score_g)  # (grids, gh, gw, 3)
 
-    ncols = min(grids, MAX_GRID_COLUMNS)
-    nrows = math.ceil(grids / ncols)
-    block_px = max(MIN_BLOCK_PX, min(block, (MAX_GRID_WIDTH - GAP_PX * (ncols + 1)) // (ncols * gw)))
+    ncols, nrows, block_px = grid_layout(grids, gw, block)
     tw, th = gw * block_px, gh * block_px
     out_w = ncols * tw + (ncols + 1) * GAP_PX
     out_h = nrows * (th + LABEL_PX + GAP_PX) + GAP_PX
@@ -193,6 +236,22 @@ def _spectrogram_panel(audio: np.ndarray, sample_rate: int, width: int) -> np.nd
     return np.asarray(img, dtype=np.float32)
 
 
+def _frequency_axis(body: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The spectrogram's frequency labels (text.mel_ticks) drawn at its left edge, below the token bar."""
+    from .text import mel_ticks
+
+    img = Image.fromarray(body)
+    draw = ImageDraw.Draw(img)
+    for y, label in mel_ticks(sample_rate, SPEC_MELS, AUDIO_PLOT_PX):
+        yy = TOKEN_BAR_PX + y
+        draw.line([(0, yy), (5, yy)], fill=TEXT_COLOR)
+        draw.rectangle(
+            [7, yy - FONT_PX // 2 - 1, 9 + _text_px(label), yy + FONT_PX // 2 + 1], fill=BACKGROUND
+        )
+        draw.text((8, yy - FONT_PX // 2 - 1), label, fill=TEXT_COLOR, font=_font())
+    return np.asarray(img, dtype=np.float32)
+
+
 def audio_strip(
     audio: np.ndarray | None,
     sample_rate: int,
@@ -234,10 +293,12 @@ def audio_strip(
         x = int(round(s * px_per_s))
         if 0 < x < width:
             body[:, x] = GUIDE_COLOR
+    if mode == "spectrogram":
+        body = _frequency_axis(body.round().astype(np.uint8), sample_rate)
     axis = Image.new("RGB", (width, AXIS_PX), BACKGROUND)
     step = max(1, math.ceil(duration_s / 12))  # at most ~12 labelled seconds
     for sec in range(0, int(duration_s) + 1, step):
         x = int(round(sec * px_per_s))
         ImageDraw.Draw(axis).line([(x, 0), (x, 3)], fill=GUIDE_COLOR)
-        _text(axis, (min(x + 2, width - 24), 3), f"{sec}s")
+        _text(axis, (min(x + 2, width - _text_px(f"{sec}s") - 2), 3), f"{sec}s")
     return np.concatenate([body.round().astype(np.uint8), np.asarray(axis)], axis=0)

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from . import plots
+from . import text as T
 from . import view as V
 
 STYLE = """
@@ -37,6 +38,11 @@ def _fmt(x, spec: str = ".3g") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _timing(run: dict) -> str:
+    n = int(run.get("timing_ms", {}).get("repeats") or 1)
+    return f"median of {n} after a warm-up" if n > 1 else "single run"
+
+
 def answers_table(view: dict) -> str:
     rows = []
     for key in V.RUN_KEYS:
@@ -45,21 +51,23 @@ def answers_table(view: dict) -> str:
             continue
         if "error" in run:
             rows.append(
-                f"<tr><td>{html.escape(key)}</td><td colspan=7>error: {html.escape(run['error'])}</td></tr>"
+                f"<tr><td>{html.escape(key)}</td><td colspan=8>error: {html.escape(run['error'])}</td></tr>"
             )
             continue
         t, f, r = run["timing_ms"], run["flops"], run["retention_measured"]
         rows.append(
             "<tr>"
             f"<td>{html.escape(plots.run_label(run))}</td><td>{html.escape(run['answer'])}</td>"
-            f"<td>{_fmt(r['overall'], '.1%')}</td><td>{f['prefill'] / plots.TERA:.4g}</td>"
-            f"<td>{_fmt(t['llm_prefill'], '.1f')}</td><td>{_fmt(t['first_token'], '.1f')}</td>"
+            f"<td>{_fmt(r['overall'], '.1%')}</td><td>{T.format_flops(f['prefill'])}</td>"
+            f"<td>{T.format_flops(f.get('prefill_paper') or 0)}</td>"
+            f"<td>{_fmt(t['llm_prefill'], '.1f')} ({html.escape(_timing(run))})</td><td>{_fmt(t['first_token'], '.1f')}</td>"
             f"<td>{_fmt(t['generate_total'], '.1f')}</td><td>{run['kv_cache_bytes'] / plots.MEGA:.3g}</td>"
             "</tr>"
         )
     head = (
-        "<tr><th>run</th><th>answer</th><th>tokens kept (layer-avg)</th><th>LLM prefill TFLOPs</th>"
-        "<th>LLM prefill ms</th><th>first token ms</th><th>generate ms</th><th>KV cache MiB</th></tr>"
+        "<tr><th>run</th><th>answer</th><th>tokens kept (layer-avg)</th>"
+        "<th>LLM prefill FLOPs (as generate() runs it)</th><th>LLM prefill FLOPs (as the paper counts)</th>"
+        "<th>LLM prefill ms (timing)</th><th>first token ms</th><th>generate ms</th><th>KV cache MiB</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -93,7 +101,17 @@ def build(view: dict, analysis: dict | None = None, overlays: list[tuple[str, np
     parts += ["<h2>Token flow</h2>", _figure(plots.token_flow(view), True)]
     parts += ["<h2>Speed</h2>", _figure(plots.speed(view), False)]
     if first_run:
-        parts.append(f"<p class=note>FLOP convention: {html.escape(first_run['flops']['convention'])}</p>")
+        flops = first_run["flops"]
+        parts.append(f"<p class=note>FLOP convention: {html.escape(flops['convention'])}</p>")
+        for name, label in (flops.get("conventions") or {}).items():
+            parts.append(f"<p class=note><code>{html.escape(name)}</code>: {html.escape(label)}</p>")
+        full = view["runs"].get("full")
+        for key in keys:
+            if full and "error" not in full and key != "full":
+                note = T.flops_ratio_note(full, view["runs"][key])
+                parts.append(
+                    f"<p class=note>{html.escape(plots.run_label(view['runs'][key]))}: {html.escape(note)}</p>"
+                )
     if overlays:
         parts.append("<h2>Which patches survive</h2>")
         for caption, image in overlays:

@@ -37,6 +37,7 @@ class Session:
     source: str = ""
     pending: dict | None = None  # a validated Run request waiting for the model queue
     exported: tuple | None = None  # ((id of view, id of analysis), paths) of the last export
+    tour_step: int | None = None  # guided tour: None = not shown yet, 0.. = step shown, -1 = skipped or done
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 

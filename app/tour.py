@@ -1,5 +1,5 @@
 """A short guided tour for a first visit: what Stage I kept -> where fusion completes for this clip -> what that
-buys. Each step is a function of the run's own numbers (result dicts as Engine.run returns them, or the page's
+buys. Each step is a function of the run's own numbers (RunRecord dicts, tokens as columns, or the page's
 view via `from_view`) returning markdown; `steps` lists them, `page` frames one with its position and the
 way out. The page decides when to show it and lets the visitor skip it (see the module's wiring note in the
 report: a dismissible panel above the tabs, Next / Skip buttons, the step index in gr.State).
@@ -20,16 +20,24 @@ SKIP_LABEL = "Skip tour"
 MODALITIES = ("video", "audio")
 
 
+ROW_COLUMNS = ("modality", "window", "start_s", "end_s", "survives_to")  # the token columns the tour reads
+
+
 def from_view(view: dict, key: str) -> dict:
-    """A result-like dict (with `tokens` records) for run `key` of the page's compact view (app.view)."""
+    """A record-like dict (token columns) for run `key` of the page's compact view (app.view)."""
     run = dict(view["runs"][key])
-    geo = view["tokens"]
-    survives = run.get("cols", {}).get("survives_to", [])
-    run["tokens"] = [
-        {"modality": m, "window": w, "start_s": s, "end_s": e, "survives_to": int(x)}
-        for m, w, s, e, x in zip(geo["modality"], geo["window"], geo["start_s"], geo["end_s"], survives)
-    ]
+    columns = {c: list(view["tokens"][c]) for c in ROW_COLUMNS if c != "survives_to"}
+    columns["survives_to"] = [int(x) for x in run.get("cols", {}).get("survives_to", [])]
+    run["tokens"] = columns
     return run
+
+
+def _rows(run: dict) -> list[dict]:
+    """The record's token columns (`tokens[col][i]`) as one small dict per token, for counting."""
+    cols = run.get("tokens") or {}
+    if not cols or not cols.get("modality"):
+        return []
+    return [dict(zip(ROW_COLUMNS, values)) for values in zip(*(cols[c] for c in ROW_COLUMNS))]
 
 
 def _plan_drop(run: dict, kind: str) -> dict | None:
@@ -38,7 +46,7 @@ def _plan_drop(run: dict, kind: str) -> dict | None:
 
 def stage1_kept(run: dict) -> str:
     """Step 1: how many video and audio tokens reach the first decoder layer, overall and per 2 s window."""
-    tokens = run.get("tokens", [])
+    tokens = _rows(run)
     before = Counter(t["modality"] for t in tokens)
     kept = Counter(t["modality"] for t in tokens if t["survives_to"] >= 1)
     if not tokens:
@@ -80,7 +88,7 @@ def stage1_kept(run: dict) -> str:
             )
             rows.append(f"| {w} | {start:.0f}-{end:.0f} s | {counts} |")
         lines += ["", "| window | time | kept |", "|---|---|---|", *rows]
-    lines += ["", "On the **Layer explorer** at layer 1, the outlined patches and sound are exactly these."]
+    lines += ["", "On the **Layers** tab at layer 1, the outlined patches and sound are exactly these."]
     return "\n".join(lines)
 
 
@@ -137,9 +145,10 @@ def what_that_buys(run: dict, full: dict | None) -> str:
     if not full or not run.get("plan"):
         return "Run the full model and a pruned one on the same clip and question to compare their costs."
     kept = run.get("retention_measured", {})
+    shares = [f"{kept[m]:.1%} of the {m}" for m in MODALITIES if kept.get(m) is not None]
     lines = [
-        f"Averaged over the layers, **{run.get('method')}** processed {kept.get('video', 0):.1%} of the video "
-        f"and {kept.get('audio', 0):.1%} of the audio tokens.",
+        f"Averaged over the layers, **{run.get('method')}** processed "
+        + (" and ".join(shares) + " tokens." if shares else "the text tokens only."),
         T.flops_ratio_note(full, run),
     ]
     kv_full, kv = full.get("kv_cache_bytes"), run.get("kv_cache_bytes")
@@ -162,7 +171,7 @@ def what_that_buys(run: dict, full: dict | None) -> str:
 
 
 def steps(runs: dict[str, dict], analysis: dict | None = None, key: str = "method") -> list[tuple[str, str]]:
-    """(title, markdown) of each step for run `key` (result dicts keyed full/method/baseline)."""
+    """(title, markdown) of each step for run `key` (RunRecord dicts keyed full/method/baseline)."""
     run, full = runs.get(key) or {}, runs.get("full")
     return list(
         zip(
@@ -173,7 +182,7 @@ def steps(runs: dict[str, dict], analysis: dict | None = None, key: str = "metho
 
 
 def steps_for_view(view: dict, analysis: dict | None = None, key: str = "method") -> list[tuple[str, str]]:
-    """`steps` from the page's view data (app.view.make_view) instead of result dicts."""
+    """`steps` from the page's view data (app.view.make_view) instead of records."""
     runs = {k: from_view(view, k) for k, r in view.get("runs", {}).items() if "error" not in r}
     return steps(runs, analysis, key if key in runs else next(iter(runs), key))
 

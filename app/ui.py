@@ -15,7 +15,7 @@ import gradio as gr
 
 from seats_core.config import METHODS
 
-from . import about, examples, handlers, plots, present
+from . import about, examples, handlers, plots, present, tour
 from .files import WORKSPACE
 from .handlers import ADVANCED_DEFAULTS
 from .state import forget, session_of
@@ -31,10 +31,13 @@ MAX_FILE_SIZE = "60mb"
 
 # Named outputs of a run, in the order the components are listed in `outputs`.
 RUN_OUTPUTS = (
-    "answers", "status", "layer", "run_choice", "frames", "audio", "counts", "strip",
-    "flow", "speed", "speed_notes", "dependency", "dependency_notes", "export_json", "export_html",
+    "answers", "status", "layer", "run_choice", "frames", "audio", "counts", "strip", "caption", "strip_legend",
+    "flow", "flow_legend", "speed", "speed_notes", "dependency", "dependency_notes", "dependency_legend",
+    "export_json", "export_html", "tour", "tour_text",
 )  # fmt: skip
-EXPLORE_OUTPUTS = ("frames", "audio", "counts", "strip")
+EXPLORE_OUTPUTS = ("frames", "audio", "counts", "strip", "caption", "strip_legend")
+TOUR_OUTPUTS = ("tour", "tour_text")
+TAB_LABELS = ("Layers", "Flow", "Dependency", "Speed", "Export", "About")  # short: all fit a 390 px phone
 ANALYZE_OUTPUTS = ("dependency", "dependency_notes")
 EXPORT_OUTPUTS = ("export_json", "export_html")
 
@@ -43,8 +46,26 @@ CARD_CSS = """<style>
 .seats-card{border:1px solid rgba(128,128,128,.35);border-radius:10px;padding:10px 14px}
 .seats-card h4{margin:0}.seats-setting{font-size:.85em;opacity:.75;min-height:1.2em}
 .seats-answer{font-size:1.05em;min-height:2.5em;margin:6px 0 8px 0;overflow-wrap:anywhere}
-.seats-metric{display:flex;justify-content:space-between;font-size:.92em;opacity:.9}
+.seats-metric{display:flex;justify-content:space-between;gap:6px;font-size:.92em;opacity:.9}
+.seats-metric b{white-space:nowrap}
 .seats-error{color:#dc2626}
+.seats-verdict{margin:0 0 6px 0;font-size:.95em}.seats-ok{color:#16a34a;font-weight:700}
+.seats-bad{color:#dc2626;font-weight:700}.seats-parsed{opacity:.8;margin-left:6px}
+.seats-note{font-size:.82em;opacity:.8;margin:6px 0 0 0}.seats-warn{font-size:.82em;color:#b45309;margin:6px 0 0 0}
+#layer-caption{font-size:.95em}
+/* phones: every tab visible (wrapped, no overflow menu), plot toolbars off, readable captions */
+.tab-wrapper .tab-container{flex-wrap:wrap;height:auto!important;overflow:visible!important}
+.tab-wrapper .tab-container button{flex:0 0 auto}
+.tab-wrapper .overflow-menu{display:none!important}
+@media (max-width:640px){
+ .js-plotly-plot .modebar-container{display:none!important}
+ .tab-wrapper .tab-container button{padding:4px 8px;font-size:.9em}
+ #layer-caption,.seats-card{font-size:.95em}
+ #audio-overlay img{min-height:110px;object-fit:fill}
+ #frame-overlay .image-container{overflow-x:auto;justify-content:flex-start!important;display:block!important}
+ #frame-overlay .image-container>button,#frame-overlay .image-frame{width:640px!important;max-width:none!important}
+ #frame-overlay img{width:640px!important;max-width:none!important;height:auto!important}
+}
 </style>"""
 
 INTRO = (
@@ -66,8 +87,8 @@ def _advanced_widgets() -> dict[str, gr.components.Component]:
             label="drop_layers (Stage II, 1-based 'after layer d'; blank = paper's)",
             placeholder="e.g. 16,18,20",
         ),
-        "late_layer": gr.Number(
-            None, label="late_layer (first text-only layer; blank = paper's)", precision=0
+        "late_layer": gr.Textbox(
+            "", label="late_layer (first text-only layer; blank = paper's)", placeholder="blank = paper's"
         ),
         "temperature": gr.Number(d["temperature"], label="temperature of the window weights"),
         "score_layer": gr.Radio(["same", "next"], value=d["score_layer"], label="score_layer"),
@@ -80,8 +101,26 @@ def _advanced_widgets() -> dict[str, gr.components.Component]:
     }
 
 
+def _model_info() -> str:
+    d = handlers.deployment()
+    if d.shared:
+        return f"This deployment serves {d.model} only (one model for every visitor)."
+    return "Switching model reloads it (one model in memory at a time)."
+
+
+def _examples_label() -> str:
+    made_with = examples.index()["settings"].get("model")
+    if made_with == handlers.default_model():
+        return f"Examples (precomputed with {made_with}: load instantly)"
+    return (
+        f"Examples (precomputed with the miniature `{made_with}`, not with {handlers.default_model()}: "
+        "press Run to answer them with this model)"
+    )
+
+
 def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
-    """The explorer page. gpu: decorator for the model work (spaces.GPU on ZeroGPU, identity elsewhere)."""
+    """The explorer page. gpu: decorator for the model work (spaces.GPU on ZeroGPU, identity elsewhere).
+    The Model dropdown offers handlers.model_choices() (deploy.allowed_models of handlers.deployment())."""
     compute_runs = gpu(handlers.run_models)
     compute_analysis = gpu(handlers.run_analysis)
     WORKSPACE.start()  # this process's folder; removes what killed processes left
@@ -98,7 +137,10 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 )
                 with gr.Row():
                     model = gr.Dropdown(
-                        handlers.model_choices(), value=handlers.default_model(), label="Model"
+                        handlers.model_choices(),
+                        value=handlers.default_model(),
+                        label="Model",
+                        info=_model_info(),
                     )
                     method = gr.Dropdown(list(METHODS), value=handlers.DEFAULT_METHOD, label="Method")
                 with gr.Row():
@@ -130,9 +172,16 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 gr.HTML(CARD_CSS)
                 answers = gr.HTML("", label="Answers")
         rows = examples.gallery()
+        with gr.Column(visible=False, elem_id="seats-tour") as tour_box:
+            tour_text = gr.Markdown()
+            with gr.Row():
+                tour_next = gr.Button(tour.NEXT_LABEL, size="sm", elem_id="tour-next")
+                tour_skip = gr.Button(tour.SKIP_LABEL, size="sm", elem_id="tour-skip")
 
+        tabs = []
         with gr.Tabs():
-            with gr.Tab("Layer explorer"):
+            with gr.Tab(TAB_LABELS[0]) as tab:
+                tabs.append(tab)
                 gr.Markdown(
                     "Slide through the layers (0 = the encoders' output, then decoder layers 1..L). Dimmed patches "
                     "and sound are pruned; outlined ones are still processed, coloured by the score that chose "
@@ -143,10 +192,13 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     audio_mode = gr.Radio(list(handlers.AUDIO_MODES), value="waveform", label="Audio view")
                 layer = gr.Slider(0, 1, 0, step=1, label="Layer", elem_id="layer-slider")
                 strip = gr.Plot(label="Tokens alive per layer", show_label=False)
+                strip_legend = gr.Markdown()
+                caption = gr.Markdown(elem_id="layer-caption")
                 with gr.Row():
                     with gr.Column(scale=3):
+                        gr.Markdown("**Frames**: one thumbnail per temporal grid of the run")
                         frames = gr.Image(
-                            label="Frames (one thumbnail per temporal grid of the run)",
+                            show_label=False,
                             type="numpy",
                             interactive=False,
                             elem_id="frame-overlay",
@@ -154,26 +206,36 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                         )
                     with gr.Column(scale=1):
                         counts = gr.Markdown()
+                        inspected = gr.Markdown(
+                            "Click a patch or a sound span to see its token.", elem_id="token-inspect"
+                        )
+                gr.Markdown("**Audio**: one span per audio token")
                 audio = gr.Image(
-                    label="Audio (one span per audio token)",
+                    show_label=False,
                     type="numpy",
                     interactive=False,
                     elem_id="audio-overlay",
                 )
-            with gr.Tab("Token flow"):
+            with gr.Tab(TAB_LABELS[1]) as tab:
+                tabs.append(tab)
                 gr.Markdown(
                     "How many video and audio tokens each layer processes: the full model (dotted) keeps all of "
                     "them; the pruned run (solid) and the baseline (dashed) drop them at the marked points."
                 )
-                flow = gr.Plot(show_label=False)
-            with gr.Tab("Dependency"):
+                flow = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+                flow_legend = gr.Markdown()
+            with gr.Tab(TAB_LABELS[2]) as tab:
+                tabs.append(tab)
                 analyze_btn = gr.Button("Run dependency analysis")
                 dependency_notes = gr.Markdown(present.dependency_markdown(None))
-                dependency = gr.Plot(show_label=False)
-            with gr.Tab("Speed"):
+                dependency = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+                dependency_legend = gr.Markdown()
+            with gr.Tab(TAB_LABELS[3]) as tab:
+                tabs.append(tab)
                 speed_notes = gr.Markdown()
-                speed = gr.Plot(show_label=False)
-            with gr.Tab("Export"):
+                speed = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+            with gr.Tab(TAB_LABELS[4]) as tab:
+                tabs.append(tab)
                 gr.Markdown(
                     "The run records as JSON (the same record as `python -m seats_core run --json` writes) and a "
                     "self-contained HTML report (opens offline), made when you press the button."
@@ -182,7 +244,8 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     export_json = gr.File(label="JSON trace")
                     export_html = gr.File(label="HTML report")
-            with gr.Tab("About"):
+            with gr.Tab(TAB_LABELS[5]) as tab:
+                tabs.append(tab)
                 gr.HTML(about.STAGE_SVG)
                 gr.Markdown(about.ABOUT_MD)
 
@@ -193,9 +256,10 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
 
         comps = dict(
             answers=answers, status=status, layer=layer, run_choice=run_choice,
-            frames=frames, audio=audio, counts=counts, strip=strip, flow=flow, speed=speed,
-            speed_notes=speed_notes, dependency=dependency, dependency_notes=dependency_notes,
-            export_json=export_json, export_html=export_html,
+            frames=frames, audio=audio, counts=counts, strip=strip, caption=caption, strip_legend=strip_legend,
+            flow=flow, flow_legend=flow_legend, speed=speed, speed_notes=speed_notes, dependency=dependency,
+            dependency_notes=dependency_notes, dependency_legend=dependency_legend,
+            export_json=export_json, export_html=export_html, tour=tour_box, tour_text=tour_text,
         )  # fmt: skip
         run_outputs = [comps[n] for n in RUN_OUTPUTS]
         adv_names = list(adv)
@@ -216,6 +280,19 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         def on_explore(session_id, key, lyr, mode):
             out = handlers.explore(session_of(session_id), key, lyr, mode)
             return [out[n] for n in EXPLORE_OUTPUTS]
+
+        def on_inspect_frames(session_id, key, lyr, evt: gr.SelectData):
+            return handlers.inspect(session_of(session_id), key, lyr, "frames", evt.index)
+
+        def on_inspect_audio(session_id, key, lyr, evt: gr.SelectData):
+            return handlers.inspect(session_of(session_id), key, lyr, "audio", evt.index)
+
+        def on_tour(step):
+            def handler(session_id):
+                out = step(session_of(session_id))
+                return [out[n] for n in TOUR_OUTPUTS]
+
+            return handler
 
         def on_analyze(session_id, m, progress=gr.Progress()):
             out = handlers.analyze(session_of(session_id), m, progress=progress, compute=compute_analysis)
@@ -252,7 +329,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     run_on_click=False,
                     cache_examples=False,
                     example_labels=examples.labels(),
-                    label="Examples (precomputed: load instantly)",
+                    label=_examples_label(),
                     api_visibility="private",
                 )
             example_set.load_input_event.success(
@@ -261,7 +338,8 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             )  # fmt: skip
         explore_in = [sid, run_choice, layer, audio_mode]
         explore_out = [comps[n] for n in EXPLORE_OUTPUTS]
-        for event in (layer.release, layer.input, run_choice.input, audio_mode.input):
+        # .change covers drags, arrow keys and a typed value (a release alone misses the last two)
+        for event in (layer.change, layer.release, run_choice.input, audio_mode.input):
             event(
                 on_explore,
                 explore_in,
@@ -272,6 +350,19 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 api_visibility="private",
                 show_progress="minimal",
             )
+        for picture, handler in ((frames, on_inspect_frames), (audio, on_inspect_audio)):
+            picture.select(
+                handler, [sid, run_choice, layer], inspected, concurrency_id=EXPLORE_QUEUE,
+                concurrency_limit=EXPLORE_CONCURRENCY, api_visibility="private", show_progress="hidden",
+            )  # fmt: skip
+        tour_out = [comps[n] for n in TOUR_OUTPUTS]
+        for button, step in ((tour_next, handlers.tour_next), (tour_skip, handlers.tour_skip)):
+            button.click(
+                on_tour(step), [sid], tour_out, concurrency_id=EXPLORE_QUEUE,
+                concurrency_limit=EXPLORE_CONCURRENCY, api_visibility="private", show_progress="hidden",
+            )  # fmt: skip
+        for tab in tabs:
+            tab.select(None, None, None, js=plots.RESIZE_ON_SHOW_JS)
         analyze_btn.click(
             on_analyze,
             [sid, model],

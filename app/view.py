@@ -118,7 +118,11 @@ def scores_at(run: dict, layer: int) -> tuple[np.ndarray, str]:
     imp = _col(run, "importance")
     if not np.all(np.isnan(imp)):
         return imp, "Stage-I importance (encoder attention received)"
-    return imp, "no scores (nothing pruned)"
+    if not run.get("plan"):
+        return imp, "no scores (nothing pruned)"
+    name = STAGE_NAMES.get(run["plan"][0]["kind"], str(run.get("method"))).split(" ")[0]
+    where = "before the LLM" if run["plan"][0]["layer"] == 0 else "without query scores"
+    return imp, f"no relevance scores: {name} selects {where}"
 
 
 def counts_at(view: dict, key: str, layer: int) -> dict[str, int]:

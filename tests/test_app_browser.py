@@ -1,17 +1,21 @@
-"""The explorer in headless Chromium (Debian's /usr/bin/chromium via Playwright): load the page, run an example,
-drag the layer slider and check that the frame overlay image changes. Screenshots go to $SEATS_SCREENSHOTS_DIR
-(or a pytest tmp dir).
+"""The explorer in headless Chromium (Debian's /usr/bin/chromium via Playwright), one server and one browser for
+the module: an example and a drag redraw the frames; a typed layer and the arrow keys redraw them too and the
+caption names the layer drawn; a refused Run keeps the last result with one message; every card of every example
+marks right or wrong; every plot fills its panel after its tab opens; at 390 px every tab is on screen.
+Screenshots go to $SEATS_SCREENSHOTS_DIR (or a pytest tmp dir).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 
 from app import examples
+from app.ui import TAB_LABELS
 
 from .helpers import launch_app
 
@@ -19,6 +23,12 @@ CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 120_000
 CHANGE_TIMEOUT_S = 60
 SLIDER_TARGET = 0.7  # fraction of the slider's width to drag to (deep in Stage II for the 28-layer miniature)
+TYPED_LAYER = (
+    21  # just after the miniature's last Stage II drop (after layer 20): a different picture from 20
+)
+PHONE = {"width": 390, "height": 844}
+PLOT_TOLERANCE_PX = 30  # borders and padding between a plot's panel and its figure
+CAPTION = re.compile(r"Showing layer (\d+) of")
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,6 +46,24 @@ def url():
     demo.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    """One desktop page for the module, with the first example loaded (each test leaves a result on screen)."""
+    page = _open(browser, url)
+    _load_example(page, examples.labels()[0])
+    yield page
+    page.close()
+
+
 @pytest.fixture()
 def shots(tmp_path) -> Path:
     d = Path(os.environ.get("SEATS_SCREENSHOTS_DIR", tmp_path))
@@ -43,45 +71,137 @@ def shots(tmp_path) -> Path:
     return d
 
 
+def _open(browser, url, **kw):
+    page = browser.new_page(**({"viewport": {"width": 1400, "height": 1800}} | kw))
+    page.goto(url)
+    page.get_by_text("SEATS Explorer").first.wait_for(timeout=LOAD_TIMEOUT_MS)
+    return page
+
+
+def _load_example(page, label: str, previous: str | None = None) -> None:
+    page.get_by_text(label).first.click()
+    page.wait_for_function(
+        "prev => { const c = document.querySelector('.seats-cards');"
+        " return c && document.querySelector('#frame-overlay img') && c.innerHTML !== prev; }",
+        arg=previous,
+        timeout=LOAD_TIMEOUT_MS,
+    )
+
+
 def _overlay_src(page) -> str | None:
     img = page.query_selector("#frame-overlay img")
     return img.get_attribute("src") if img else None
 
 
-def test_example_then_scrub_changes_the_overlay(url, shots):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(url)
-        page.get_by_text("SEATS Explorer").first.wait_for(timeout=LOAD_TIMEOUT_MS)
-        page.screenshot(path=str(shots / "01_loaded.png"), full_page=True)
+def _wait_redraw(page, before: str) -> str | None:
+    deadline = time.time() + CHANGE_TIMEOUT_S
+    while time.time() < deadline and _overlay_src(page) == before:
+        page.wait_for_timeout(50)
+    return _overlay_src(page)
 
-        page.get_by_text(examples.labels()[0]).first.click()
-        page.wait_for_selector(".seats-card", timeout=LOAD_TIMEOUT_MS)
-        page.wait_for_selector("#frame-overlay img", timeout=LOAD_TIMEOUT_MS)
-        before = _overlay_src(page)
-        assert before
-        page.screenshot(path=str(shots / "02_example.png"), full_page=True)
 
-        slider = page.locator("#layer-slider input[type=range]")
-        box = slider.bounding_box()
-        y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + 2, y)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * SLIDER_TARGET, y, steps=8)
-        page.mouse.up()
-        deadline = time.time() + CHANGE_TIMEOUT_S
-        while time.time() < deadline and _overlay_src(page) == before:
-            page.wait_for_timeout(250)
-        after = _overlay_src(page)
-        page.screenshot(path=str(shots / "03_scrubbed.png"), full_page=True)
-        assert after and after != before, "moving the layer slider must re-render the frame overlay"
-        value = int(slider.input_value())
-        assert value > 1
-        assert f"decoder layer {value}" in page.inner_text("body")
+def _caption_layer(page) -> int:
+    page.wait_for_timeout(300)  # the caption arrives with the picture (one event)
+    m = CAPTION.search(page.inner_text("#layer-caption"))
+    return int(m.group(1)) if m else -1
 
-        page.get_by_role("tab", name="About").click()
-        page.wait_for_selector("svg[aria-label^='SEATS']", timeout=LOAD_TIMEOUT_MS)
-        page.screenshot(path=str(shots / "04_about.png"), full_page=True)
-        browser.close()
+
+def test_example_then_scrub_changes_the_overlay(page, shots):
+    before = _overlay_src(page)
+    assert before
+    page.screenshot(path=str(shots / "02_example.png"), full_page=True)
+
+    slider = page.locator("#layer-slider input[type=range]")
+    slider.scroll_into_view_if_needed()  # mouse events reach only what is inside the viewport
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * SLIDER_TARGET, y, steps=8)
+    page.mouse.up()
+    after = _wait_redraw(page, before)
+    page.screenshot(path=str(shots / "03_scrubbed.png"), full_page=True)
+    assert after and after != before, "moving the layer slider must re-render the frame overlay"
+    value = int(slider.input_value())
+    assert value > 1
+    assert f"decoder layer {value}" in page.inner_text("body")
+    assert _caption_layer(page) == value
+
+    page.get_by_role("tab", name="About").click()
+    page.wait_for_selector("svg[aria-label^='SEATS']", timeout=LOAD_TIMEOUT_MS)
+    page.screenshot(path=str(shots / "04_about.png"), full_page=True)
+    page.get_by_role("tab", name=TAB_LABELS[0]).click()
+
+
+def test_typed_layer_and_arrow_keys_redraw_and_the_caption_names_the_layer(page):
+    before = _overlay_src(page)
+    number = page.locator("#layer-slider input[type=number]")
+    number.fill(str(TYPED_LAYER))
+    number.press("Enter")
+    typed = _wait_redraw(page, before)
+    assert typed != before, "a typed layer must redraw the picture"
+    assert _caption_layer(page) == TYPED_LAYER
+
+    slider = page.locator("#layer-slider input[type=range]")
+    slider.focus()
+    slider.press("ArrowLeft")  # 21 -> 20: before the last Stage II drop, a different picture
+    assert _wait_redraw(page, typed) != typed, "the arrow keys must redraw the picture"
+    assert int(slider.input_value()) == TYPED_LAYER - 1
+    assert _caption_layer(page) == TYPED_LAYER - 1
+
+
+def test_every_plot_fills_its_panel_after_switching_tabs(page):
+    for name in TAB_LABELS[1:4]:  # the plots were drawn while these tabs were hidden
+        page.get_by_role("tab", name=name).click()
+        page.wait_for_timeout(800)
+        widths = page.eval_on_selector_all(
+            ".seats-plot",
+            "els => els.filter(e => e.offsetParent).map(e => [e.getBoundingClientRect().width,"
+            " (e.querySelector('.main-svg') || e).getBoundingClientRect().width])",
+        )
+        assert widths, name
+        for panel, figure in widths:
+            assert abs(panel - figure) <= PLOT_TOLERANCE_PX, (
+                f"{name}: figure {figure:.0f} px in {panel:.0f} px"
+            )
+    page.get_by_role("tab", name=TAB_LABELS[0]).click()
+
+
+def test_empty_question_after_a_result_keeps_it_with_one_message(page, shots):
+    cards, picture = page.inner_html(".seats-cards"), _overlay_src(page)
+    page.get_by_label("Question").fill("")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector(".toast-body", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "05_refused.png"), full_page=True)
+    assert page.locator(".toast-body").count() == 1
+    assert "question is empty" in page.inner_text(".toast-body")
+    assert page.inner_html(".seats-cards") == cards and _overlay_src(page) == picture
+    assert page.get_by_text("Error", exact=True).count() == 1, "the toast's title only: no Error badges"
+
+
+def test_every_card_of_every_example_marks_right_or_wrong(page):
+    previous = None
+    for label in examples.labels():
+        _load_example(page, label, previous)
+        previous = page.inner_html(".seats-cards")
+        cards = page.locator(".seats-card").all_inner_texts()
+        assert cards, label
+        for text in cards:
+            assert ("✓ correct" in text) != ("✗ wrong" in text), f"{label}: {text[:80]!r}"
+            assert "parsed" in text
+
+
+def test_every_tab_is_reachable_on_a_phone(browser, url, shots):
+    page = _open(browser, url, viewport=PHONE, is_mobile=True)
+    _load_example(page, examples.labels()[0])
+    for name in TAB_LABELS:
+        tab = page.get_by_role("tab", name=name)
+        assert tab.count() == 1 and tab.is_visible(), f"tab {name!r} hidden at {PHONE['width']} px"
+        box = tab.bounding_box()
+        assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"]
+        tab.click()
+        page.wait_for_timeout(200)
+    page.get_by_role("tab", name=TAB_LABELS[0]).click()
+    page.screenshot(path=str(shots / "06_phone.png"), full_page=True)
+    page.close()

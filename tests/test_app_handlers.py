@@ -77,8 +77,8 @@ def test_frame_grid_dims_pruned_and_outlines_kept():
     alive = np.array([True, False, True, True])
     score = np.array([1.0, np.nan, 0.0, np.nan])
     img = render.frame_grid(frames, t, row, col, alive, score, block)
-    bp = min(block, (render.MAX_GRID_WIDTH - 2 * render.GAP_PX) // 2)  # block_px for one column of 2 blocks
-    assert bp == block
+    bp = render.grid_layout(1, 2, block)[2]  # drawn block: small frames are enlarged to a readable size
+    assert bp >= block and 2 * bp >= render.MIN_THUMB_PX
     y0, x0 = render.GAP_PX + render.LABEL_PX, render.GAP_PX
     thumb = img[y0 : y0 + 2 * bp, x0 : x0 + 2 * bp].astype(int)
     interior = slice(2, bp - 2)

@@ -92,7 +92,7 @@ def test_speed_reads_flops_in_units(shipped):
     flops = fig.data[0]
     assert fig.layout.yaxis.title.text == "MFLOPs"
     mega = [f"{runs[k]['flops']['prefill'] / 1e6:.0f}" for k in ("full", "method", "baseline")]
-    assert list(flops.text) == mega  # e.g. 743, 207, 204: three digits of MFLOPs
+    assert list(flops.text) == mega  # e.g. 743, 207, 204 (the shipped examples' records)
     assert list(flops.customdata) == [f"{m} MFLOPs" for m in mega]
     titles = [a.text for a in fig.layout.annotations]
     assert "time by stage (one run each)" in titles  # the shipped runs are single runs

@@ -26,11 +26,10 @@ def shipped():
 def test_stage1_step_counts_what_reaches_layer_1(shipped):
     runs, _ = shipped
     seats = runs["method"]
-    kept = {
-        m: sum(t["survives_to"] >= 1 for t in seats["tokens"] if t["modality"] == m)
-        for m in ("video", "audio")
-    }
-    total = {m: sum(t["modality"] == m for t in seats["tokens"]) for m in ("video", "audio")}
+    cols = seats["tokens"]  # RunRecord: one list per column
+    pairs = list(zip(cols["modality"], cols["survives_to"]))
+    kept = {m: sum(s >= 1 for mod, s in pairs if mod == m) for m in ("video", "audio")}
+    total = {m: cols["modality"].count(m) for m in ("video", "audio")}
     md = tour.stage1_kept(seats)
     assert (
         f"{kept['video']} of {total['video']} video" in md
