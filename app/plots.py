@@ -18,12 +18,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from seats_core.methods import stage_colours
+
 from . import text as T
 from . import view as V
 
 RUN_STYLE = {"full": "dot", "method": "solid", "baseline": "dash"}
 MODALITY_COLOR = {"video": "#3b82f6", "audio": "#f59e0b", "text": "#94a3b8"}
-STAGE_COLOR = {"stage1": "#22c55e", "stage2": "#a855f7", "stage3": "#ef4444"}
+STAGE_COLOR = stage_colours()  # kind -> colour, from the methods registry
 STAGE_SHORT = {  # boundary labels on plots: short, so the three Stage II drops a layer apart do not collide
     "stage1": "I",
     "stage2": "II",

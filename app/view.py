@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from seats_core.methods import stage_names
 from seats_core.record import TOKEN_COLUMNS
 
 VIEW_VERSION = 3
@@ -21,16 +22,7 @@ RUN_KEYS = ("full", "method", "baseline")  # columns of the answers view, in ord
 PER_RUN = ("survives_to", "importance")
 GEOMETRY = tuple(c for c in TOKEN_COLUMNS if c not in PER_RUN)  # columns shared by runs
 SCORE_DIGITS = 4  # significant digits kept of importance / relevance scores (colours use ranks only)
-STAGE_NAMES = {
-    "stage1": "Stage I (encoder-side selection)",
-    "stage2": "Stage II drop (query-guided)",
-    "stage3": "Stage III (text only from here)",
-    "fastv": "FastV drop",
-    "random": "random selection",
-    "divprune": "DivPrune selection",
-    "visionzip": "VisionZip selection",
-    "uniform": "uniform selection",
-}
+STAGE_NAMES = stage_names()  # kind -> a name for people, from the methods registry
 
 
 def _round(x: float | None) -> float | None:
