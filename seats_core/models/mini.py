@@ -92,30 +92,36 @@ def _train_bpe(vocab_size: int = 600):
     return model["vocab"], merges
 
 
-def build_tokenizer():
-    """A Qwen2 tokenizer over a tiny BPE, with the Qwen2.5-Omni special tokens and chat template."""
+def offline_tokenizer(special_tokens: list[str], media_tokens: dict[str, str], chat_template: str):
+    """A Qwen2 tokenizer over the fixed-corpus BPE with a family's special tokens (no download).
+
+    special_tokens: appended to the vocabulary in order (the first is the end-of-text token); media_tokens: the
+    processor's names (image_token, audio_token, video_token, vision/audio bos/eos) -> token strings.
+    """
     from transformers import Qwen2Tokenizer
 
     vocab, merges = _train_bpe()
     vocab = dict(vocab)
-    for tok in SPECIAL_TOKENS:
+    for tok in special_tokens:
         vocab.setdefault(tok, len(vocab))
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        extra_special_tokens={
-            "image_token": "<|IMAGE|>",
-            "audio_token": "<|AUDIO|>",
-            "video_token": "<|VIDEO|>",
-            "vision_bos_token": "<|vision_bos|>",
-            "vision_eos_token": "<|vision_eos|>",
-            "audio_bos_token": "<|audio_bos|>",
-            "audio_eos_token": "<|audio_eos|>",
-        },
-    )
-    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, extra_special_tokens=dict(media_tokens))
+    tokenizer.add_special_tokens({"additional_special_tokens": special_tokens[1:]})
+    tokenizer.chat_template = chat_template
     return tokenizer
+
+
+def build_tokenizer():
+    """A Qwen2 tokenizer over a tiny BPE, with the Qwen2.5-Omni special tokens and chat template."""
+    media = {
+        "image_token": "<|IMAGE|>",
+        "audio_token": "<|AUDIO|>",
+        "video_token": "<|VIDEO|>",
+        "vision_bos_token": "<|vision_bos|>",
+        "vision_eos_token": "<|vision_eos|>",
+        "audio_bos_token": "<|audio_bos|>",
+        "audio_eos_token": "<|audio_eos|>",
+    }
+    return offline_tokenizer(SPECIAL_TOKENS, media, CHAT_TEMPLATE)
 
 
 def build_processor(tokenizer=None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .mini import _train_bpe
+from .mini import offline_tokenizer
 
 NAME = "mini-qwen3"
 DISCLAIMER = (
@@ -52,28 +52,16 @@ CHAT_TEMPLATE = (
 
 def build_tokenizer():
     """A Qwen2 tokenizer over the miniature's BPE with Qwen3-Omni's special tokens and a chat template."""
-    from transformers import Qwen2Tokenizer
-
-    vocab, merges = _train_bpe()
-    vocab = dict(vocab)
-    for tok in SPECIAL_TOKENS:
-        vocab.setdefault(tok, len(vocab))
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        extra_special_tokens={
-            "image_token": "<|image_pad|>",
-            "audio_token": "<|audio_pad|>",
-            "video_token": "<|video_pad|>",
-            "vision_bos_token": "<|vision_start|>",
-            "vision_eos_token": "<|vision_end|>",
-            "audio_bos_token": "<|audio_start|>",
-            "audio_eos_token": "<|audio_end|>",
-        },
-    )
-    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
+    media = {
+        "image_token": "<|image_pad|>",
+        "audio_token": "<|audio_pad|>",
+        "video_token": "<|video_pad|>",
+        "vision_bos_token": "<|vision_start|>",
+        "vision_eos_token": "<|vision_end|>",
+        "audio_bos_token": "<|audio_start|>",
+        "audio_eos_token": "<|audio_end|>",
+    }
+    return offline_tokenizer(SPECIAL_TOKENS, media, CHAT_TEMPLATE)
 
 
 def build_processor(tokenizer=None):
