@@ -127,7 +127,8 @@ class Pruner:
                 window=layout.window.to(dev),
                 importance={},
                 extras=None,
-                video_rank=(layout.modality == VIDEO).cumsum(0).sub(1).to(dev),  # (S,) k-th video token
+                # (S,) per modality: position k means "the k-th token of that modality" (original order)
+                rank={m: (layout.modality == m).cumsum(0).sub(1).to(dev) for m in (VIDEO, AUDIO)},
                 device=dev,
             )
         elif cache is not None and ids is not None:
@@ -241,7 +242,7 @@ class Pruner:
             (st["modality"][alive] == VIDEO).nonzero().squeeze(-1)
         )  # (n,) video rows of the current sequence
         return self.ad.add_deepstack(
-            hidden, rows, embeds[st["video_rank"][alive[rows]]]
+            hidden, rows, embeds[st["rank"][VIDEO][alive[rows]]]
         )  # rows follow survivors
 
     # ---- one drop --------------------------------------------------------------------------------------
@@ -333,10 +334,9 @@ class Pruner:
         st = self._state
         if self.config.window_rule == "time":
             return st["window"][alive[rows]]  # 2-second windows of the layout
-        order = (st["modality"] == m).cumsum(0) - 1  # (S,) k-th token of modality m
         hh, ww = self.trace.layout.grid_hw
         block = M.VIDEO_BLOCK_GRIDS * hh * ww if m == VIDEO else M.AUDIO_BLOCK_TOKENS
-        return order[alive[rows]] // block  # fixed token blocks (spec §9)
+        return st["rank"][m][alive[rows]] // block  # fixed token blocks (spec §9)
 
     def _select_before_llm(self, kind, m, ratio, hidden, rows, alive) -> torch.Tensor:
         """Indices into `rows` (the current tokens of modality m) that survive a before-LLM selection."""
@@ -366,8 +366,7 @@ class Pruner:
                 )
         imp = None
         if imp_all is not None:
-            order = (st["modality"] == m).cumsum(0) - 1  # k-th token of modality m
-            imp = imp_all.to(feats.device)[order[alive[rows]]]
+            imp = imp_all.to(feats.device)[st["rank"][m][alive[rows]]]
             st["copies"].append((self.trace.importance, alive[rows], imp))
         if kind == "stage1":
             use = imp if cfg.use_importance else None
