@@ -257,6 +257,8 @@ class Pruner:
         info: dict = {}
         if drop.kind == "stage3":
             keep = mod == TEXT
+        elif drop.kind == "stage1" and cfg.use_windows:
+            keep = self._stage1(drop, hidden, mod, alive)
         elif drop.kind in BEFORE_LLM:
             for m, ratio in ((VIDEO, drop.keep_video), (AUDIO, drop.keep_audio)):
                 rows = (mod == m).nonzero().squeeze(-1)  # (n_m,) positions in the current sequence
@@ -338,19 +340,42 @@ class Pruner:
         block = M.VIDEO_BLOCK_GRIDS * hh * ww if m == VIDEO else M.AUDIO_BLOCK_TOKENS
         return st["rank"][m][alive[rows]] // block  # fixed token blocks (spec §9)
 
-    def _select_before_llm(self, kind, m, ratio, hidden, rows, alive) -> torch.Tensor:
-        """Indices into `rows` (the current tokens of modality m) that survive a before-LLM selection."""
-        cfg, st = self.config, self._state
-        feats = hidden[0, rows].float()  # (n, D) LLM-input embeddings
-        n = rows.numel()
-        if kind == "random":
-            g = torch.Generator().manual_seed(cfg.seed + m)
-            return M.random_select(n, self._count(ratio, n), generator=g).to(rows.device)
-        if kind == "uniform":
-            return torch.linspace(0, n - 1, self._count(ratio, n), device=rows.device).round().long().unique()
-        if kind == "divprune":
-            return M.diversity_select(feats, self._count(ratio, n))
-        win = self._stage1_windows(m, rows, alive)  # (n,)
+    def _stage1(
+        self, drop: Drop, hidden: torch.Tensor, mod: torch.Tensor, alive: torch.Tensor
+    ) -> torch.Tensor:
+        """Stage I over the video and audio windows together (one greedy loop): keep mask over `alive`."""
+        cfg = self.config
+        keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
+        rows, windows, counts, imps = [], [], [], []
+        offset = 0
+        for m, ratio in ((VIDEO, drop.keep_video), (AUDIO, drop.keep_audio)):
+            r = (mod == m).nonzero().squeeze(-1)  # (n_m,) positions in the current sequence
+            if r.numel() == 0 or ratio >= 1.0:
+                continue
+            win = torch.unique(self._stage1_windows(m, r, alive), return_inverse=True)[1]  # (n_m,) from 0
+            sizes = torch.bincount(win).tolist()
+            rows.append(r)
+            windows.append(win + offset)
+            counts += [self._count(ratio, n) for n in sizes]
+            offset += len(sizes)
+            imp = self._importance(m, r, alive)  # recorded in the trace even when not used
+            imps.append(imp if cfg.use_importance else None)
+        if not rows:
+            return keep
+        rows_all = torch.cat(rows)
+        imp = None if any(i is None for i in imps) else torch.cat(imps)
+        if imp is None and any(i is not None for i in imps):  # one modality without a statistic: weight 1
+            imp = torch.cat(
+                [torch.ones(len(r), device=r.device) if i is None else i for r, i in zip(rows, imps)]
+            )
+        kept = M.select_windows(hidden[0, rows_all].float(), torch.cat(windows), counts, imp)
+        keep[rows_all] = False
+        keep[rows_all[kept]] = True
+        return keep
+
+    def _importance(self, m: int, rows: torch.Tensor, alive: torch.Tensor) -> torch.Tensor | None:
+        """(n,) Stage-I importance of the current tokens `rows` of modality m, or None when there is none."""
+        st = self._state
         imp_all = st["importance"].get(m)  # (N_m,) over all tokens of modality m, in sequence order
         if m == VIDEO and imp_all is None:
             # The vision encoder ran before this prefill (generate) or inside it (plain forward): either way
@@ -364,10 +389,26 @@ class Pruner:
                         info={"importance_window_seconds_per_grid": self.seconds_per_grid},
                     )
                 )
-        imp = None
-        if imp_all is not None:
-            imp = imp_all.to(feats.device)[st["rank"][m][alive[rows]]]
-            st["copies"].append((self.trace.importance, alive[rows], imp))
+        if imp_all is None:
+            return None
+        imp = imp_all.to(rows.device)[st["rank"][m][alive[rows]]]
+        st["copies"].append((self.trace.importance, alive[rows], imp))
+        return imp
+
+    def _select_before_llm(self, kind, m, ratio, hidden, rows, alive) -> torch.Tensor:
+        """Indices into `rows` (the current tokens of modality m) that survive a before-LLM selection."""
+        cfg = self.config
+        feats = hidden[0, rows].float()  # (n, D) LLM-input embeddings
+        n = rows.numel()
+        if kind == "random":
+            g = torch.Generator().manual_seed(cfg.seed + m)
+            return M.random_select(n, self._count(ratio, n), generator=g).to(rows.device)
+        if kind == "uniform":
+            return torch.linspace(0, n - 1, self._count(ratio, n), device=rows.device).round().long().unique()
+        if kind == "divprune":
+            return M.diversity_select(feats, self._count(ratio, n))
+        win = self._stage1_windows(m, rows, alive)  # (n,)
+        imp = self._importance(m, rows, alive)
         if kind == "stage1":
             use = imp if cfg.use_importance else None
             if cfg.use_windows:

@@ -1,7 +1,9 @@
-"""The blocked Stage-I statistic inside the hooks: the same importance and decisions as the reference.
+"""The blocked Stage-I statistic and the one-loop greedy inside the hooks: the same decisions as the references.
 
-Reference: `selection.received_attention` window by window (the whole (H, n, n) matrix per window), swapped in
-for `windowed_received_attention`; both runs must keep exactly the same tokens at every drop.
+References, swapped in one at a time: `selection.received_attention` window by window (the whole (H, n, n) matrix
+per window) for `windowed_received_attention`, and the previous greedy (tests/reference_greedy.py) window by
+window for `select_windows` (the video and audio windows of one Stage-I drop in one loop). Every run must keep exactly the same tokens at every
+drop.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from seats_core.attach import Pruner
 from seats_core.config import SeatsConfig
 from seats_core.pipeline import Engine
 
+from . import reference_greedy
 from .helpers import mini, random_inputs
 from .test_method_importance import reference
 
@@ -34,10 +37,14 @@ def _check_same(model, inputs, monkeypatch, has_audio=True):
     with monkeypatch.context() as mp:
         mp.setattr(M, "windowed_received_attention", _reference_statistic)
         ref = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
-    for (m, r), a, b in zip(runs, new, ref):
+    with monkeypatch.context() as mp:
+        mp.setattr(M, "select_windows", reference_greedy.select_windows)
+        greedy = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
+    for (m, r), a, b, c in zip(runs, new, ref, greedy):
         nontext = a.layout.nontext
         torch.testing.assert_close(a.importance[nontext], b.importance[nontext], rtol=1e-5, atol=0)
         assert torch.equal(a.survives_to, b.survives_to), (m, r)  # Stage I, II and III decisions
+        assert torch.equal(a.survives_to, c.survives_to), (m, r)
         assert a.importance_ms > 0 and a.selection_ms > 0
 
 

@@ -11,6 +11,7 @@ from seats_core.method import (
     random_select,
     received_attention,
     select_per_window,
+    select_windows,
     visionzip_select,
     window_keep_count,
 )
@@ -214,6 +215,34 @@ def test_select_per_window_batched_equals_per_window_loop(seed):
         sub = None if importance is None else importance[idx]
         expected.append(idx[diversity_select(feats[idx], window_keep_count(len(idx), ratio), sub)])
     assert torch.equal(select_per_window(feats, window, ratio, importance), torch.cat(expected).sort().values)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_select_windows_two_modalities_in_one_loop_equal_per_window_reference(seed):
+    """Video blocks and audio blocks of different sizes and keep ratios, selected in one loop: each window keeps
+    what diversity_select keeps in it alone (windows keeping everything, single tokens, fp32 and bf16)."""
+    g = torch.Generator().manual_seed(100 + seed)
+    dtype = torch.bfloat16 if seed % 2 else torch.float32
+    nv, na = int(torch.randint(1, 300, (1,), generator=g)), int(torch.randint(1, 120, (1,), generator=g))
+    bv, ba = int(torch.randint(1, 90, (1,), generator=g)), int(torch.randint(1, 40, (1,), generator=g))
+    feats = torch.randn(nv + na, 8, generator=g).to(dtype)
+    window = torch.cat([torch.arange(nv) // bv, (nv + bv - 1) // bv + torch.arange(na) // ba])
+    importance = torch.rand(nv + na, generator=g) if seed % 3 else None
+    rv, ra = float(torch.rand(1, generator=g)), 1.0 if seed == 4 else float(torch.rand(1, generator=g))
+    if seed % 4 == 1:  # windows need not be contiguous: only the ids matter (ties follow the token order)
+        perm = torch.randperm(nv + na, generator=g)
+        feats, window = feats[perm], window[perm]
+        importance = None if importance is None else importance[perm]
+    keep, expected = [], []
+    for w in torch.unique(window).tolist():
+        idx = (window == w).nonzero().squeeze(1)
+        k = window_keep_count(len(idx), rv if w < (nv + bv - 1) // bv else ra)
+        keep.append(k)
+        sub = None if importance is None else importance[idx]
+        expected.append(idx[diversity_select(feats[idx], k, sub)])
+    assert torch.equal(select_windows(feats, window, keep, importance), torch.cat(expected).sort().values)
+    with pytest.raises(ValueError, match="keep"):
+        select_windows(feats, window, keep[:-1], importance)
 
 
 @pytest.mark.parametrize("seed", range(4))

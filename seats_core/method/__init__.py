@@ -36,6 +36,7 @@ from .selection import (
     random_select,
     received_attention,
     select_per_window,
+    select_windows,
     visionzip_select,
     window_keep_count,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "round_half_up",
     "run_windows",
     "select_per_window",
+    "select_windows",
     "topk_mask",
     "visionzip_select",
     "window_keep_count",

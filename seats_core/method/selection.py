@@ -142,79 +142,113 @@ def select_per_window(
 
     features: (N, D); window: (N,) long window ids; importance: (N,) or None; 0 < ratio <= 1.
     A window with N_w tokens keeps window_keep_count(N_w, ratio, rounding) of them.
-    Returns the kept global indices, sorted ascending -- the same as calling diversity_select per window,
-    but the greedy steps of all windows run together (one batched step per pick instead of one per window).
+    Returns the kept global indices, sorted ascending -- the same as calling diversity_select per window.
+    """
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+    _check_features(features, importance)
+    if tuple(window.shape) != (features.shape[0],):
+        raise ValueError(f"window must be ({features.shape[0]},), got shape {tuple(window.shape)}")
+    counts = torch.unique(window, return_counts=True)[1].tolist()
+    keep = [window_keep_count(c, ratio, rounding) for c in counts]
+    return select_windows(features, window, keep, importance)
+
+
+def select_windows(
+    features: torch.Tensor,
+    window: torch.Tensor,
+    keep: list[int],
+    importance: torch.Tensor | None = None,
+) -> torch.LongTensor:
+    """Greedy (weighted) max-min diversity inside every window, all windows in one device loop.
+
+    features: (N, D); window: (N,) long window ids (any order; the w-th smallest id is window w);
+    keep: W host ints, 1 <= keep[w] <= size of window w; importance: (N,) weights or None.
+    Windows may differ in size (e.g. video and audio blocks of one Stage-I drop together). Returns the kept
+    global indices, sorted ascending: per window exactly what diversity_select(features[win], keep[w],
+    importance[win]) keeps (ties to the lower index).
     """
     _check_features(features, importance)
     if tuple(window.shape) != (features.shape[0],):
         raise ValueError(f"window must be ({features.shape[0]},), got shape {tuple(window.shape)}")
-    if not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
-    device = features.device
     ids, inverse, counts = torch.unique(window, return_inverse=True, return_counts=True)  # (W,), (N,), (W,)
-    W, n_max = len(ids), int(counts.max())
+    sizes = counts.tolist()
+    if len(keep) != len(sizes) or any(not 1 <= k <= n for k, n in zip(keep, sizes)):
+        raise ValueError(f"keep must give 1..size tokens for each of the {len(sizes)} windows, got {keep}")
     order = torch.argsort(inverse, stable=True)  # (N,) tokens grouped by window, in sequence order
-    slot = torch.arange(len(order), device=device) - torch.repeat_interleave(
-        counts.cumsum(0) - counts, counts
-    )
-    rows, cols = inverse[order], slot  # where each grouped token sits in the (W, n_max) padded layout
-
-    x = torch.zeros(W, n_max, features.shape[1], dtype=_compute_dtype(features.dtype), device=device)
-    x[rows, cols] = _unit_rows(features)[order]  # (W, n_max, D)
-    valid = torch.zeros(W, n_max, dtype=torch.bool, device=device)
-    valid[rows, cols] = True
-    a = torch.zeros(W, n_max, dtype=x.dtype, device=device)
-    a[rows, cols] = 1.0 if importance is None else importance.to(x.dtype)[order]
-    k = torch.tensor(
-        [window_keep_count(int(c), ratio, rounding) for c in counts.tolist()], device=device
-    )  # (W,)
-
-    kept = _batched_max_min(x, valid, a, k)  # (W, n_max)
-    return order[kept[rows, cols]].sort().values  # (sum k_w,)
+    x = _unit_rows(features)[order]  # (N, D) window by window
+    a = None if importance is None else importance.to(x.dtype)[order]  # (N,)
+    kept = _greedy_windows(x, sizes, keep, a)  # (N,) bool over the grouped order
+    return order[kept].sort().values  # (sum keep,)
 
 
-def _argmax_first_rows(values: torch.Tensor) -> torch.Tensor:
-    """(W,) per-row index of the largest value, lowest index among ties."""
-    index = torch.arange(values.shape[1], device=values.device).expand_as(values)  # (W, n)
-    best = values.max(dim=1, keepdim=True).values  # (W, 1)
-    return torch.where(values == best, index, values.shape[1]).min(dim=1).values  # (W,)
+def _greedy_windows(
+    x: torch.Tensor, sizes: list[int], keep: list[int], a: torch.Tensor | None
+) -> torch.Tensor:
+    """Kept mask (N,) of the greedy max-min in consecutive windows of `sizes` tokens of the unit rows x (N, D).
 
-
-def _batched_max_min(x: torch.Tensor, valid: torch.Tensor, a: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Greedy weighted max-min diversity in W padded windows at once (same picks as diversity_select).
-
-    x: (W, n, D) unit rows; valid: (W, n) real tokens; a: (W, n) importance; k: (W,) picks per window.
-    Returns (W, n) bool: the kept tokens.
+    Each window's weighted distances a_j * (1 - cos(x_i, x_j)) are computed once, as one (n, n) block of a flat
+    buffer (windows of equal size in one batched product). A (W, n_max) score row per window holds every
+    candidate's a_j * min distance to the window's kept set (-inf once kept, and on padding); each greedy step
+    is one argmax, one gather of the picked tokens' rows, one minimum and one scatter for all windows together.
+    The only host values are the window sizes and keep counts (known before the loop).
     """
-    W, n, _ = x.shape
-    rows = torch.arange(W, device=x.device)  # (W,)
-    neg = torch.tensor(float("-inf"), dtype=x.dtype, device=x.device)
-    kept = torch.zeros(W, n, dtype=torch.bool, device=x.device)
-    full = k >= valid.sum(1)  # (W,) windows that keep everything
-    kept |= valid & full[:, None]
-    need = k.masked_fill(full, 0)  # (W,) picks still to make; 0 for windows that keep everything
-    # The only host read: the loop length, and whether any window is padded (equal windows are not).
-    steps, padded = torch.stack([need.max(), (~valid).any().long()]).tolist()
+    device, dtype = x.device, x.dtype
+    W, n_max = len(sizes), max(sizes)
+    start = [0]
+    for n in sizes:
+        start.append(start[-1] + n)  # token offsets of the windows
+    block_at = [0]
+    for n in sizes:
+        block_at.append(block_at[-1] + n * n)  # offsets of the (n, n) blocks in the flat buffer
+    flat = torch.empty(block_at[-1], dtype=dtype, device=device)
+    nearest = torch.empty(len(x), dtype=dtype, device=device)  # (N,) distance to the nearest other token
+    w = 0
+    while w < W:  # runs of equal-size windows: one batched product each
+        n, g = sizes[w], 1
+        while w + g < W and sizes[w + g] == n:
+            g += 1
+        xs = x[start[w] : start[w + g]].view(g, n, -1)  # (g, n, D)
+        sim = flat[block_at[w] : block_at[w + g]].view(g, n, n)  # (g, n, n) view into the buffer
+        torch.bmm(xs, xs.transpose(1, 2), out=sim)
+        diag = sim.diagonal(dim1=1, dim2=2)  # (g, n)
+        diag.fill_(float("-inf"))  # not its own neighbour
+        near = 1 - sim.amax(dim=2)  # (g, n); single-token windows: inf -> 0 below
+        nearest[start[w] : start[w + g]] = torch.where(near.isinf(), torch.zeros_like(near), near).view(-1)
+        sim.neg_().add_(1)  # distances 1 - s, exactly (the diagonal becomes +inf: zeroed below)
+        if a is not None:
+            sim.mul_(a[start[w] : start[w + g]].view(g, 1, n))  # a_j * (1 - s_ij): column j's weight
+        diag.zero_()
+        w += g
 
-    sim = x @ x.transpose(1, 2)  # (W, n, n) cosine similarities
-    sim.diagonal(dim1=1, dim2=2).fill_(float("-inf"))  # not its own neighbour
-    if padded:
-        sim.masked_fill_(~valid[:, None, :], float("-inf"))  # padding is nobody's neighbour
-    nearest = 1 - sim.amax(dim=2)  # (W, n) distance to the nearest other token (= min of 1 - sim exactly)
-    nearest = torch.where(nearest.isinf(), torch.zeros_like(nearest), nearest)  # single-token windows
-    first = _argmax_first_rows(torch.where(valid, a * nearest, neg))  # (W,)
-    kept[rows, first] |= need > 0
-    sim_rows = sim.view(W * n, n)  # (W * n, n): row w * n + j is window w's token j
-    base = rows * n  # (W,)
-    min_dist = 1 - sim_rows.index_select(0, base + first)  # (W, n) distance to the first pick (self: inf)
-    # Inside the loop everything stays on the device (no .item/.tolist, no boolean indexing): a window that
-    # has all its picks just stops changing.
-    active = need > torch.arange(steps, device=x.device)[:, None]  # (steps, W): window still picking at step
-    for step in range(1, steps):
-        value = torch.where(valid > kept, a * min_dist, neg)  # (W, n) candidates: valid and not kept
-        j = value.argmax(dim=1)  # (W,) first maximum per row: ties -> lower index
-        kept[rows, j] |= active[step]
-        torch.minimum(min_dist, 1 - sim_rows.index_select(0, base + j), out=min_dist)  # (W, n)
+    col = torch.arange(n_max, device=device)  # (n_max,)
+    size_t = torch.tensor(sizes, device=device)  # (W,)
+    valid = col < size_t[:, None]  # (W, n_max)
+    tok = torch.tensor(start[:-1], device=device)[:, None] + col.clamp_max(size_t[:, None] - 1)  # (W, n_max)
+    neg = torch.tensor(float("-inf"), dtype=dtype, device=device)
+    value = nearest[tok] if a is None else a[tok] * nearest[tok]
+    first = torch.where(valid, value, neg).argmax(dim=1)  # (W,) first maximum: ties -> lower index
+    # Flat offset of row j of window w's block, column c: block_at[w] + j * size_w + min(c, size_w - 1).
+    row_base = torch.tensor(block_at[:-1], device=device)[:, None] + col.clamp_max(size_t[:, None] - 1)
+    stride = size_t[:, None]  # (W, 1)
+    score = flat.take(row_base + first[:, None] * stride).masked_fill_(~valid, float("-inf"))  # (W, n_max)
+    score.scatter_(1, first[:, None], float("-inf"))
+    # Windows that keep every token need no greedy; the loop runs for the longest of the others.
+    need = [k if k < n else 0 for k, n in zip(keep, sizes)]
+    steps = max(need)
+    picks = torch.empty(max(steps, 1), W, dtype=torch.long, device=device)  # picks[s, w]: (s+1)-th pick
+    picks[0] = first
+    for s in range(1, steps):
+        j = score.argmax(dim=1, keepdim=True)  # (W, 1) windows with all their picks pick junk, ignored
+        picks[s] = j[:, 0]
+        torch.minimum(score, flat.take(row_base + j * stride), out=score)
+        score.scatter_(1, j, float("-inf"))
+    useful = torch.arange(len(picks), device=device)[:, None] < torch.tensor(need, device=device)  # (s, W)
+    kept = torch.zeros(len(x), dtype=torch.bool, device=device)
+    kept[(torch.tensor(start[:-1], device=device) + picks)[useful]] = True
+    for w, (k, n) in enumerate(zip(keep, sizes)):
+        if k == n:
+            kept[start[w] : start[w + 1]] = True
     return kept
 
 
