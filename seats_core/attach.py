@@ -254,7 +254,7 @@ class Pruner:
         mod, win = st["modality"][alive], st["window"][alive]  # (S_cur,)
         keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
         st["copies"] = []  # (trace tensor, indices, values): written to the host after the timed region
-        info: dict = {}
+        parts: dict | None = None  # Stage II's budget tensors, read after the timed region
         if drop.kind == "stage3":
             keep = mod == TEXT
         elif drop.kind == "stage1" and cfg.use_windows:
@@ -280,14 +280,16 @@ class Pruner:
             if drop.kind == "stage2" and cfg.use_windows:
                 if cfg.window_rule == "authors":  # runs of the current sequence (spec §9)
                     win = M.run_windows(mod == VIDEO, mod == AUDIO)  # (S_cur,)
-                mask, info = M.allocate_budget_detailed(
+                win = win[nt]
+                mask, parts = M.window_budget(
                     rel[nt],
                     is_video,
-                    win[nt],
+                    win,
+                    int(win.max()) + 1,  # the window count: a shape, the drop's one host read
                     drop.keep_video,
                     drop.keep_audio,
                     cfg.temperature,
-                    rounding=cfg.rounding,
+                    cfg.rounding,
                 )
             else:  # FastV, or Stage II without windows: global top-k per modality, ties to the lower index
                 groups = []
@@ -301,15 +303,19 @@ class Pruner:
         st["alive"] = new_alive
         if cfg.prune_kv:
             cache = self.ad.layer_cache(kwargs)
+            where: dict[int, torch.Tensor] = {}  # layers cached since the same drop share one index
             for j, had in st["cache_alive"].items():
                 if cache is not None and had.numel() != new_alive.numel():
-                    self.ad.prune_cache(cache, j, torch.searchsorted(had, new_alive))
+                    if id(had) not in where:
+                        where[id(had)] = torch.searchsorted(had, new_alive)
+                    self.ad.prune_cache(cache, j, where[id(had)])
                     st["cache_alive"][j] = new_alive
         _sync(st["device"])
         trace.selection_ms += (time.perf_counter() - t0) * 1e3
         trace.survives_to[alive[~keep].cpu()] = drop.layer
         for dst, idx, values in st.pop("copies"):
             dst[idx.cpu()] = values.float().cpu()
+        info = M.budget_info(parts) if parts is not None else {}
         before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
         after = {
             n: int((st["modality"][new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))

@@ -2,7 +2,8 @@
 
 References, swapped in one at a time: `selection.received_attention` window by window (the whole (H, n, n) matrix
 per window) for `windowed_received_attention`, and the previous greedy (tests/reference_greedy.py) window by
-window for `select_windows` (the video and audio windows of one Stage-I drop in one loop). Every run must keep exactly the same tokens at every
+window for `select_windows` (the video and audio windows of one Stage-I drop in one loop), and the scalar
+transcription of §9 (tests/test_method_budget.py) for the tensor Stage-II budget. Every run must keep exactly the same tokens at every
 drop.
 """
 
@@ -18,7 +19,10 @@ from seats_core.pipeline import Engine
 
 from . import reference_greedy
 from .helpers import mini, random_inputs
+from .test_method_budget import reference_budget
 from .test_method_importance import reference
+
+_window_budget = M.window_budget
 
 
 def _prefill(model, inputs, method, retention, has_audio=True):
@@ -31,6 +35,13 @@ def _reference_statistic(q, k, lengths, scale=None):
     return reference(q, k, list(lengths), scale)
 
 
+def _reference_window_budget(scores, is_video, window, num_windows, keep_v, keep_a, temperature, rounding):
+    keep, parts = _window_budget(scores, is_video, window, num_windows, keep_v, keep_a, temperature, rounding)
+    ref = torch.zeros_like(keep)
+    ref[reference_budget(scores, is_video, window, keep_v, keep_a, temperature)] = True
+    return ref, parts
+
+
 def _check_same(model, inputs, monkeypatch, has_audio=True):
     runs = [("seats", "R10"), ("seats", "R25"), ("visionzip-om", "R10")]
     new = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
@@ -40,11 +51,15 @@ def _check_same(model, inputs, monkeypatch, has_audio=True):
     with monkeypatch.context() as mp:
         mp.setattr(M, "select_windows", reference_greedy.select_windows)
         greedy = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
-    for (m, r), a, b, c in zip(runs, new, ref, greedy):
+    with monkeypatch.context() as mp:
+        mp.setattr(M, "window_budget", _reference_window_budget)
+        budget = [_prefill(model, inputs, m, r, has_audio) for m, r in runs]
+    for (m, r), a, b, c, d in zip(runs, new, ref, greedy, budget):
         nontext = a.layout.nontext
         torch.testing.assert_close(a.importance[nontext], b.importance[nontext], rtol=1e-5, atol=0)
         assert torch.equal(a.survives_to, b.survives_to), (m, r)  # Stage I, II and III decisions
         assert torch.equal(a.survives_to, c.survives_to), (m, r)
+        assert torch.equal(a.survives_to, d.survives_to), (m, r)
         assert a.importance_ms > 0 and a.selection_ms > 0
 
 

@@ -4,7 +4,7 @@ Stage I selection (selection), Stage II budget (budget) and relevance (scores), 
 that ties the stages to a layer-averaged R (schedule).
 """
 
-from .budget import allocate_budget, allocate_budget_detailed, run_windows
+from .budget import allocate_budget, allocate_budget_detailed, budget_info, run_windows, window_budget
 from .importance import (
     chunked_received_attention,
     fixed_chunks,
@@ -54,6 +54,7 @@ __all__ = [
     "chunked_received_attention",
     "fixed_chunks",
     "allocate_budget_detailed",
+    "budget_info",
     "default_drop_layers",
     "diversity_select",
     "fastv_keep_ratio",
@@ -70,6 +71,7 @@ __all__ = [
     "run_windows",
     "select_per_window",
     "select_windows",
+    "window_budget",
     "topk_mask",
     "visionzip_select",
     "window_keep_count",

@@ -171,14 +171,16 @@ def select_windows(
     _check_features(features, importance)
     if tuple(window.shape) != (features.shape[0],):
         raise ValueError(f"window must be ({features.shape[0]},), got shape {tuple(window.shape)}")
-    ids, inverse, counts = torch.unique(window, return_inverse=True, return_counts=True)  # (W,), (N,), (W,)
+    _, inverse, counts = torch.unique(window, return_inverse=True, return_counts=True)  # (W,), (N,), (W,)
     sizes = counts.tolist()
     if len(keep) != len(sizes) or any(not 1 <= k <= n for k, n in zip(keep, sizes)):
         raise ValueError(f"keep must give 1..size tokens for each of the {len(sizes)} windows, got {keep}")
+    x = _unit_rows(features)  # (N, D)
+    a = None if importance is None else importance.to(x.dtype)  # (N,)
+    if bool((window[1:] >= window[:-1]).all()):  # already window by window (Stage I's blocks are)
+        return _greedy_windows(x, sizes, keep, a).nonzero().squeeze(1)  # (sum keep,) ascending
     order = torch.argsort(inverse, stable=True)  # (N,) tokens grouped by window, in sequence order
-    x = _unit_rows(features)[order]  # (N, D) window by window
-    a = None if importance is None else importance.to(x.dtype)[order]  # (N,)
-    kept = _greedy_windows(x, sizes, keep, a)  # (N,) bool over the grouped order
+    kept = _greedy_windows(x[order], sizes, keep, None if a is None else a[order])  # (N,) over the order
     return order[kept].sort().values  # (sum keep,)
 
 
@@ -187,51 +189,53 @@ def _greedy_windows(
 ) -> torch.Tensor:
     """Kept mask (N,) of the greedy max-min in consecutive windows of `sizes` tokens of the unit rows x (N, D).
 
-    Each window's weighted distances a_j * (1 - cos(x_i, x_j)) are computed once, as one (n, n) block of a flat
-    buffer (windows of equal size in one batched product). A (W, n_max) score row per window holds every
-    candidate's a_j * min distance to the window's kept set (-inf once kept, and on padding); each greedy step
-    is one argmax, one gather of the picked tokens' rows, one minimum and one scatter for all windows together.
-    The only host values are the window sizes and keep counts (known before the loop).
+    Row r of a (N, n_max) buffer holds the weighted distances a_j * (1 - cos(x_r, x_j)) from token r to the
+    tokens j of its own window (columns past the window's size are 0), computed once per window (windows of
+    equal size in one batched product). A (W, n_max) score row per window holds every candidate's a_j * min
+    distance to the window's kept set (-inf once kept, and on padding); each greedy step is one argmax, one
+    row gather, one minimum and one scatter for all windows together. The only host values are the window
+    sizes and keep counts, known before the loop.
     """
     device, dtype = x.device, x.dtype
     W, n_max = len(sizes), max(sizes)
     start = [0]
     for n in sizes:
         start.append(start[-1] + n)  # token offsets of the windows
-    block_at = [0]
-    for n in sizes:
-        block_at.append(block_at[-1] + n * n)  # offsets of the (n, n) blocks in the flat buffer
-    flat = torch.empty(block_at[-1], dtype=dtype, device=device)
+    dist = torch.empty(len(x), n_max, dtype=dtype, device=device)  # (N, n_max)
     nearest = torch.empty(len(x), dtype=dtype, device=device)  # (N,) distance to the nearest other token
     w = 0
     while w < W:  # runs of equal-size windows: one batched product each
         n, g = sizes[w], 1
         while w + g < W and sizes[w + g] == n:
             g += 1
-        xs = x[start[w] : start[w + g]].view(g, n, -1)  # (g, n, D)
-        sim = flat[block_at[w] : block_at[w + g]].view(g, n, n)  # (g, n, n) view into the buffer
-        torch.bmm(xs, xs.transpose(1, 2), out=sim)
+        lo, hi = start[w], start[w + g]
+        xs = x[lo:hi].view(g, n, -1)  # (g, n, D)
+        if n == n_max:
+            sim = dist[lo:hi].view(g, n, n)  # written in place
+            torch.bmm(xs, xs.transpose(1, 2), out=sim)
+        else:
+            sim = torch.bmm(xs, xs.transpose(1, 2))  # (g, n, n)
         diag = sim.diagonal(dim1=1, dim2=2)  # (g, n)
         diag.fill_(float("-inf"))  # not its own neighbour
         near = 1 - sim.amax(dim=2)  # (g, n); single-token windows: inf -> 0 below
-        nearest[start[w] : start[w + g]] = torch.where(near.isinf(), torch.zeros_like(near), near).view(-1)
+        nearest[lo:hi] = torch.where(near.isinf(), torch.zeros_like(near), near).view(-1)
         sim.neg_().add_(1)  # distances 1 - s, exactly (the diagonal becomes +inf: zeroed below)
         if a is not None:
-            sim.mul_(a[start[w] : start[w + g]].view(g, 1, n))  # a_j * (1 - s_ij): column j's weight
+            sim.mul_(a[lo:hi].view(g, 1, n))  # a_j * (1 - s_ij): column j's weight
         diag.zero_()
+        if n < n_max:
+            dist[lo:hi, :n] = sim.view(-1, n)
+            dist[lo:hi, n:] = 0
         w += g
 
     col = torch.arange(n_max, device=device)  # (n_max,)
     size_t = torch.tensor(sizes, device=device)  # (W,)
+    base = torch.tensor(start[:-1], device=device)  # (W,) first token of each window
     valid = col < size_t[:, None]  # (W, n_max)
-    tok = torch.tensor(start[:-1], device=device)[:, None] + col.clamp_max(size_t[:, None] - 1)  # (W, n_max)
-    neg = torch.tensor(float("-inf"), dtype=dtype, device=device)
+    tok = base[:, None] + col.clamp_max(size_t[:, None] - 1)  # (W, n_max) token at each slot
     value = nearest[tok] if a is None else a[tok] * nearest[tok]
-    first = torch.where(valid, value, neg).argmax(dim=1)  # (W,) first maximum: ties -> lower index
-    # Flat offset of row j of window w's block, column c: block_at[w] + j * size_w + min(c, size_w - 1).
-    row_base = torch.tensor(block_at[:-1], device=device)[:, None] + col.clamp_max(size_t[:, None] - 1)
-    stride = size_t[:, None]  # (W, 1)
-    score = flat.take(row_base + first[:, None] * stride).masked_fill_(~valid, float("-inf"))  # (W, n_max)
+    first = torch.where(valid, value, float("-inf")).argmax(dim=1)  # (W,) first maximum: ties -> lower index
+    score = dist.index_select(0, base + first).masked_fill_(~valid, float("-inf"))  # (W, n_max)
     score.scatter_(1, first[:, None], float("-inf"))
     # Windows that keep every token need no greedy; the loop runs for the longest of the others.
     need = [k if k < n else 0 for k, n in zip(keep, sizes)]
@@ -239,13 +243,13 @@ def _greedy_windows(
     picks = torch.empty(max(steps, 1), W, dtype=torch.long, device=device)  # picks[s, w]: (s+1)-th pick
     picks[0] = first
     for s in range(1, steps):
-        j = score.argmax(dim=1, keepdim=True)  # (W, 1) windows with all their picks pick junk, ignored
-        picks[s] = j[:, 0]
-        torch.minimum(score, flat.take(row_base + j * stride), out=score)
-        score.scatter_(1, j, float("-inf"))
+        j = score.argmax(dim=1)  # (W,) windows with all their picks pick junk, ignored
+        picks[s] = j
+        torch.minimum(score, dist.index_select(0, base + j), out=score)
+        score.scatter_(1, j[:, None], float("-inf"))
     useful = torch.arange(len(picks), device=device)[:, None] < torch.tensor(need, device=device)  # (s, W)
     kept = torch.zeros(len(x), dtype=torch.bool, device=device)
-    kept[(torch.tensor(start[:-1], device=device) + picks)[useful]] = True
+    kept[(base + picks)[useful]] = True
     for w, (k, n) in enumerate(zip(keep, sizes)):
         if k == n:
             kept[start[w] : start[w + 1]] = True
