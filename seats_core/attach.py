@@ -10,9 +10,10 @@ How it works (nothing of transformers is copied or patched globally):
 - a pre-hook on the text model takes per-layer injections off its call (Qwen3-Omni's DeepStack features), and
   the decoder-layer hooks add them to the visual tokens still alive, before any drop at that layer;
 - a pre-hook on every decoder layer keeps the residual stream and the layer's kwargs (RoPE cos/sin, position
-  ids, mask) on the tokens still alive; at a drop layer it first chooses which tokens survive, and prunes the
-  KV cache already written by earlier layers. Positions keep their original numbering throughout, so
-  generate() continues decoding from the original maximum position + 1.
+  ids, mask) on the tokens still alive; at a drop layer it first chooses which tokens survive, and at the
+  plan's last drop it prunes the KV cache already written by earlier layers to the survivors (decoding is the
+  only reader of those caches). Positions keep their original numbering throughout, so generate() continues
+  decoding from the original maximum position + 1.
 
 Every module path, kwarg name and layout constant comes from the model family's adapter (models/family).
 """
@@ -62,6 +63,7 @@ class Pruner:
         )
         self.plan = build_plan(self.config, self.ad.num_layers) if plan is None else list(plan)
         self._drops = {d.layer: d for d in self.plan}
+        self._last_drop = max(self._drops, default=-1)
         if len(self._drops) != len(self.plan):
             raise ValueError("two drops at the same layer")
         self._needs_importance = any(d.kind in USES_IMPORTANCE for d in self.plan)
@@ -301,7 +303,9 @@ class Pruner:
         hidden = hidden[:, keep]
         new_alive = alive[keep]
         st["alive"] = new_alive
-        if cfg.prune_kv:
+        if cfg.prune_kv and drop.layer == self._last_drop:
+            # Earlier layers' caches are read only when decoding, so they are pruned once, at the plan's last
+            # drop, to the final survivors (layers after it cache only those).
             cache = self.ad.layer_cache(kwargs)
             where: dict[int, torch.Tensor] = {}  # layers cached since the same drop share one index
             for j, had in st["cache_alive"].items():

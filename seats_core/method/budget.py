@@ -12,7 +12,8 @@
 
 With one window, or a modality absent from the whole sequence, it falls back to a global top-K per modality.
 Token counts round half to even (the authors' Python `round`) unless `rounding="half_up"`.
-Everything is tensor arithmetic (`window_budget`): no host round trip but the window count.
+On an accelerator the arithmetic is tensors (no host round trip but the window count); on a CPU the W
+per-window numbers are Python numbers (`window_budget`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,142 @@ def run_windows(is_video: torch.Tensor, is_audio: torch.Tensor) -> torch.Tensor:
         run = torch.cumsum(starts.long(), 0) - 1  # (S,) run index of the modality so far
         out[mask] = run[mask]
     return out
+
+
+# ---- host arithmetic: Python numbers for the W windows (CPU) ---------------------------------------------
+
+
+def _softmax(logits: list[float]) -> list[float]:
+    top = max(logits)
+    exps = [math.exp(v - top) for v in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def _modality_total(keep: float, count: int, rounding: str) -> int:
+    """K = max(1, round(keep * count)) if the modality is present, else 0."""
+    return max(1, min(count, round_count(keep * count, rounding))) if count > 0 else 0
+
+
+def _host_window_budgets(weight: list[float], size: list[int], total: int, rounding: str) -> list[int]:
+    """B_t = min(max(round(weight_t * total), 1), size_t), then fixed towards sum_t B_t = total (§9).
+
+    Too many: take 1 from the first window holding the largest budget among those > 1 (stop when none).
+    Too few: give 1 to the first window holding the smallest budget among those with room (stop when none).
+    """
+    budget = [min(max(round_count(w * total, rounding), 1), n) for w, n in zip(weight, size)]
+    ids = range(len(size))
+    while sum(budget) > total:
+        over = [t for t in ids if budget[t] > 1]
+        if not over:
+            break
+        budget[min(over, key=lambda t: (-budget[t], t))] -= 1
+    while sum(budget) < total:
+        room = [t for t in ids if budget[t] < size[t]]
+        if not room:
+            break
+        budget[min(room, key=lambda t: (budget[t], t))] += 1
+    return budget
+
+
+def _host_split_window(
+    budget: int,
+    n_video: int,
+    n_audio: int,
+    w_video: float,
+    w_audio: float,
+    k_video: int,
+    k_audio: int,
+    rounding: str,
+) -> tuple[int, int]:
+    """Split one window's budget B_t into (video, audio) counts (§9 "Inside a window").
+
+    A window with B_t = 1 holding both modalities keeps 2 (one of each): the total may exceed B by that much.
+    """
+    frac = w_video * k_video / (w_video * k_video + w_audio * k_audio + SHARE_EPS)
+    b_v = min(round_count(budget * frac, rounding), n_video)
+    b_a = min(budget - b_v, n_audio)
+    b_v += min(budget - b_v - b_a, n_video - b_v)  # what is left goes to video
+    if n_video > 0 and b_v < 1:
+        b_v = 1
+        if b_a > 1:
+            b_a = max(1, min(n_audio, budget - 1))
+    if n_audio > 0 and b_a < 1:
+        b_a = 1
+        if b_v > 1:
+            b_v = max(1, min(n_video, budget - 1))
+    return b_v, b_a
+
+
+def _host_budget(
+    scores: torch.Tensor,
+    is_video: torch.Tensor,
+    window: torch.Tensor,
+    W: int,
+    keep_video: float,
+    keep_audio: float,
+    temperature: float,
+    rounding: str,
+) -> tuple[torch.Tensor, dict]:
+    """window_budget with the per-window arithmetic on Python numbers (on a CPU: no device to round-trip to,
+    and W numbers cost less in Python than in tensor ops). Returns (keep, {"info": the plain info})."""
+    window = window.long()
+    # Per-window token counts and score sums of each modality (Python lists of length W).
+    dtype = torch.promote_types(scores.dtype, torch.float32)
+    stats = {}
+    for name, mask in (("video", is_video), ("audio", ~is_video)):
+        count = torch.bincount(window[mask], minlength=W)  # (W,)
+        total = torch.zeros(W, dtype=dtype, device=scores.device)  # (W,)
+        total.index_add_(0, window[mask], scores[mask].to(dtype))
+        stats[name] = (count.tolist(), total.tolist())
+    (n_v_t, sum_v_t), (n_a_t, sum_a_t) = stats["video"], stats["audio"]
+    size = [v + a for v, a in zip(n_v_t, n_a_t)]
+    ids = [t for t in range(W) if size[t] > 0]  # windows holding tokens
+    n_v, n_a = sum(n_v_t), sum(n_a_t)
+    k_v, k_a = _modality_total(keep_video, n_v, rounding), _modality_total(keep_audio, n_a, rounding)
+
+    # Window weights over the windows holding tokens; a window lacking a modality enters with mean 0 (§9).
+    w_v, w_a = [0.0] * W, [0.0] * W
+    if ids:
+        for w, sums, counts in ((w_v, sum_v_t, n_v_t), (w_a, sum_a_t, n_a_t)):
+            for t, p in zip(ids, _softmax([sums[t] / max(counts[t], 1) / temperature for t in ids])):
+                w[t] = p
+    weight = [(w_v[t] + w_a[t]) / 2 for t in ids]
+    entropy = -sum(p * math.log(p) for p in weight if p > 0)
+    weight_entropy = entropy / math.log(len(ids)) if len(ids) > 1 else 1.0
+
+    fallback = len(ids) <= 1 or n_v == 0 or n_a == 0
+    if fallback:  # global top-K per modality: groups are the two modalities
+        group = is_video.long()  # (N,) 0 audio, 1 video
+        budget = torch.tensor([k_a, k_v], dtype=torch.long, device=scores.device)  # (2,)
+    else:
+        window_total = _host_window_budgets(weight, [size[t] for t in ids], k_v + k_a, rounding)
+        split = [(0, 0)] * W
+        for t, b in zip(ids, window_total):
+            split[t] = _host_split_window(b, n_v_t[t], n_a_t[t], w_v[t], w_a[t], k_v, k_a, rounding)
+        group = 2 * window + is_video.long()  # (N,) window t: audio 2t, video 2t + 1
+        budget = torch.tensor(
+            [b for b_v, b_a in split for b in (b_a, b_v)], dtype=torch.long, device=scores.device
+        )  # (2W,)
+    keep = _top_per_group(scores, group, budget)  # (N,)
+
+    kept_v = torch.bincount(window[keep & is_video], minlength=W).tolist()
+    kept_a = torch.bincount(window[keep & ~is_video], minlength=W).tolist()
+    info = {
+        "window_budget": [v + a for v, a in zip(kept_v, kept_a)],
+        "window_video_budget": kept_v,
+        "window_audio_budget": kept_a,
+        "video_weight": w_v,
+        "audio_weight": w_a,
+        "weight_entropy": weight_entropy,
+        "fallback": fallback,
+        "video_budget": k_v,
+        "audio_budget": k_a,
+    }
+    return keep, {"info": info}
+
+
+# ---- device arithmetic: tensors, no host round trip (accelerators) --------------------------------------
 
 
 def _round(x: torch.Tensor, rounding: str) -> torch.Tensor:
@@ -132,13 +269,35 @@ def window_budget(
     temperature: float = WINDOW_TEMPERATURE,
     rounding: str = "half_even",
 ) -> tuple[torch.Tensor, dict]:
-    """Stage II keep mask (N,) bool and the budget arithmetic as tensors, without host round trips.
+    """Stage II keep mask (N,) bool and what the budget arithmetic found, without host round trips.
 
     The arguments are those of allocate_budget_detailed (already checked) plus num_windows > max(window), a
-    host int. Counts are float64 tensors (exact) so that the arithmetic is §9's in double precision. Returns
-    (keep, parts): parts holds (2, W) tensors count, weight, kept (row 0 audio, row 1 video) and (2,) tensors
-    k (K_a, K_v), and the 0-d bool fallback; `budget_info` turns them into plain Python values.
+    host int. Returns (keep, parts); `budget_info(parts)` gives allocate_budget_detailed's plain-Python info
+    (read it after any timed region: on an accelerator that is the host read). On an accelerator the per-window
+    arithmetic is tensors (`_device_budget`: parts are (2, W) tensors weight, kept, (2,) k, 0-d fallback); on a
+    CPU it is Python numbers (`_host_budget`, the same rules: tensor ops on W ~ 5-15 numbers cost ~10 us each).
+    Both are tested against the scalar transcription of §9.
     """
+    if scores.device.type == "cpu":
+        return _host_budget(
+            scores, is_video, window, num_windows, keep_video, keep_audio, temperature, rounding
+        )
+    return _device_budget(
+        scores, is_video, window, num_windows, keep_video, keep_audio, temperature, rounding
+    )
+
+
+def _device_budget(
+    scores: torch.Tensor,
+    is_video: torch.Tensor,
+    window: torch.Tensor,
+    num_windows: int,
+    keep_video: float,
+    keep_audio: float,
+    temperature: float,
+    rounding: str,
+) -> tuple[torch.Tensor, dict]:
+    """window_budget in tensors: counts as float64 tensors (exact), §9's arithmetic in double precision."""
     W, dev, f64 = num_windows, scores.device, torch.float64
     cell = window.long() + W * is_video.long()  # (N,) (modality, window): audio t, video W + t
     count = torch.zeros(2 * W, dtype=f64, device=dev).index_add_(0, cell, torch.ones_like(scores, dtype=f64))
@@ -169,7 +328,9 @@ def window_budget(
 
 
 def budget_info(parts: dict) -> dict:
-    """The plain-Python info of allocate_budget_detailed from window_budget's tensors (reads the host)."""
+    """The plain-Python info of allocate_budget_detailed from window_budget's parts (reads the host)."""
+    if "info" in parts:
+        return parts["info"]
     present = parts["present"].tolist()
     (w_a, w_v), (kept_a, kept_v) = parts["weight"].tolist(), parts["kept"].tolist()
     w_v = [w if p else 0.0 for w, p in zip(w_v, present)]

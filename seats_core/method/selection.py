@@ -191,10 +191,10 @@ def _greedy_windows(
 
     Row r of a (N, n_max) buffer holds the weighted distances a_j * (1 - cos(x_r, x_j)) from token r to the
     tokens j of its own window (columns past the window's size are 0), computed once per window (windows of
-    equal size in one batched product). A (W, n_max) score row per window holds every candidate's a_j * min
-    distance to the window's kept set (-inf once kept, and on padding); each greedy step is one argmax, one
-    row gather, one minimum and one scatter for all windows together. The only host values are the window
-    sizes and keep counts, known before the loop.
+    equal size in one batched product), and -inf from r to itself. A (W, n_max) score row per window holds
+    every candidate's a_j * min distance to the window's kept set: -inf once kept (the picked row's own entry
+    sees to that) and on padding. Each greedy step is one argmax, one row gather and one minimum for all
+    windows together. The only host values are the window sizes and keep counts, known before the loop.
     """
     device, dtype = x.device, x.dtype
     W, n_max = len(sizes), max(sizes)
@@ -219,10 +219,10 @@ def _greedy_windows(
         diag.fill_(float("-inf"))  # not its own neighbour
         near = 1 - sim.amax(dim=2)  # (g, n); single-token windows: inf -> 0 below
         nearest[lo:hi] = torch.where(near.isinf(), torch.zeros_like(near), near).view(-1)
-        sim.neg_().add_(1)  # distances 1 - s, exactly (the diagonal becomes +inf: zeroed below)
+        sim.neg_().add_(1)  # distances 1 - s, exactly
         if a is not None:
             sim.mul_(a[lo:hi].view(g, 1, n))  # a_j * (1 - s_ij): column j's weight
-        diag.zero_()
+        diag.fill_(float("-inf"))  # a picked token's own entry: it is never a candidate again
         if n < n_max:
             dist[lo:hi, :n] = sim.view(-1, n)
             dist[lo:hi, n:] = 0
@@ -236,17 +236,17 @@ def _greedy_windows(
     value = nearest[tok] if a is None else a[tok] * nearest[tok]
     first = torch.where(valid, value, float("-inf")).argmax(dim=1)  # (W,) first maximum: ties -> lower index
     score = dist.index_select(0, base + first).masked_fill_(~valid, float("-inf"))  # (W, n_max)
-    score.scatter_(1, first[:, None], float("-inf"))
     # Windows that keep every token need no greedy; the loop runs for the longest of the others.
     need = [k if k < n else 0 for k, n in zip(keep, sizes)]
     steps = max(need)
-    picks = torch.empty(max(steps, 1), W, dtype=torch.long, device=device)  # picks[s, w]: (s+1)-th pick
-    picks[0] = first
-    for s in range(1, steps):
+    picks = [first]  # picks[s][w]: window w's (s+1)-th pick
+    row = torch.empty_like(score)
+    for _ in range(1, steps):
         j = score.argmax(dim=1)  # (W,) windows with all their picks pick junk, ignored
-        picks[s] = j
-        torch.minimum(score, dist.index_select(0, base + j), out=score)
-        score.scatter_(1, j[:, None], float("-inf"))
+        picks.append(j)
+        torch.index_select(dist, 0, base + j, out=row)
+        torch.minimum(score, row, out=score)
+    picks = torch.stack(picks)  # (steps, W)
     useful = torch.arange(len(picks), device=device)[:, None] < torch.tensor(need, device=device)  # (s, W)
     kept = torch.zeros(len(x), dtype=torch.bool, device=device)
     kept[(base + picks)[useful]] = True
