@@ -277,7 +277,7 @@ class Pruner:
             rel = M.last_token_relevance(q, k)  # (S_cur,)
             trace.relevance[drop.layer] = torch.full((trace.layout.length,), float("nan"))
             st["copies"].append((trace.relevance[drop.layer], alive, rel))
-            nt = mod != TEXT
+            nt = (mod != TEXT).nonzero().squeeze(-1)  # (N,) non-text positions: one host read
             is_video = mod[nt] == VIDEO
             if drop.kind == "stage2" and cfg.use_windows:
                 if cfg.window_rule == "authors":  # runs of the current sequence (spec §9)
@@ -300,8 +300,9 @@ class Pruner:
                     groups.append((idx, idx.numel() if ratio >= 1.0 else self._count(ratio, idx.numel())))
                 mask = M.topk_mask(rel[nt], groups)
             keep[nt] = mask
-        hidden = hidden[:, keep]
-        new_alive = alive[keep]
+        survivors = keep.nonzero().squeeze(-1)  # (S_new,) one host read
+        hidden = hidden.index_select(1, survivors)
+        new_alive = alive[survivors]
         st["alive"] = new_alive
         if cfg.prune_kv and drop.layer == self._last_drop:
             # Earlier layers' caches are read only when decoding, so they are pruned once, at the plan's last
