@@ -287,7 +287,7 @@ class Pruner:
                     rel[nt],
                     is_video,
                     win,
-                    int(win.max()) + 1,  # the window count: a shape, the drop's one host read
+                    int(win.max()) + 1,  # the window count (a host read: it sizes the budget tensors)
                     drop.keep_video,
                     drop.keep_audio,
                     cfg.temperature,
