@@ -24,6 +24,18 @@ def arithmetic(request, monkeypatch):
     return request.param
 
 
+def _one_at_a_time(bt, size, total):
+    """§9's fix-up as written: one token at a time (also the reference for the water levels)."""
+    bt = list(bt)
+    while sum(bt) > total and any(b > 1 for b in bt):
+        big = max(b for b in bt if b > 1)
+        bt[bt.index(big)] -= 1
+    while sum(bt) < total and any(b < n for b, n in zip(bt, size)):
+        small = min(b for b, n in zip(bt, size) if b < n)
+        bt[next(j for j, (b, n) in enumerate(zip(bt, size)) if b == small and b < n)] += 1
+    return bt
+
+
 def reference_budget(scores, is_video, window, keep_v, keep_a, temperature=0.1, rnd=round):
     """SEATS_SPEC §9 transcribed token by token in plain Python (no torch): the kept token indices."""
     s, v, w = scores.tolist(), is_video.tolist(), window.tolist()
@@ -52,12 +64,7 @@ def reference_budget(scores, is_video, window, keep_v, keep_a, temperature=0.1, 
     B = k_v + k_a
     size = [len(vids[t]) + len(auds[t]) for t in wins]
     bt = [min(max(rnd((x + y) / 2 * B), 1), n) for x, y, n in zip(wv, wa, size)]
-    while sum(bt) > B and any(b > 1 for b in bt):
-        big = max(b for b in bt if b > 1)
-        bt[bt.index(big)] -= 1
-    while sum(bt) < B and any(b < n for b, n in zip(bt, size)):
-        small = min(b for b, n in zip(bt, size) if b < n)
-        bt[next(j for j, (b, n) in enumerate(zip(bt, size)) if b == small and b < n)] += 1
+    bt = _one_at_a_time(bt, size, B)
     kept = []
     for j, t in enumerate(wins):
         nv, na = len(vids[t]), len(auds[t])
@@ -280,18 +287,6 @@ def test_empty_and_refusals():
         allocate_budget(scores, is_video, window - 1, 0.5, 0.5)
     with pytest.raises(ValueError, match="rounding"):
         allocate_budget_detailed(scores, is_video, window, 0.5, 0.5, rounding="up")
-
-
-def _one_at_a_time(bt, size, total):
-    """§9's fix-up as written: one token at a time (the reference for the water levels)."""
-    bt = list(bt)
-    while sum(bt) > total and any(b > 1 for b in bt):
-        big = max(b for b in bt if b > 1)
-        bt[bt.index(big)] -= 1
-    while sum(bt) < total and any(b < n for b, n in zip(bt, size)):
-        small = min(b for b, n in zip(bt, size) if b < n)
-        bt[next(j for j, (b, n) in enumerate(zip(bt, size)) if b == small and b < n)] += 1
-    return bt
 
 
 def test_window_budget_water_levels_equal_one_token_at_a_time():
