@@ -332,9 +332,11 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     label=_examples_label(),
                     api_visibility="private",
                 )
+            # always_last: a click on another example while one is loading runs once the first is done (the
+            # default, "once", would drop it and leave the new question above the old example's results)
             example_set.load_input_event.success(
                 on_example, [sid, video, question], run_outputs, concurrency_id=MEDIA_QUEUE,
-                concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private",
+                concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private", trigger_mode="always_last",
             )  # fmt: skip
         explore_in = [sid, run_choice, layer, audio_mode]
         explore_out = [comps[n] for n in EXPLORE_OUTPUTS]

@@ -1,6 +1,6 @@
 """The explorer in headless Chromium (Debian's /usr/bin/chromium via Playwright), one server and one browser for
 the module: an example and a drag redraw the frames; a typed layer and the arrow keys redraw them too and the
-caption names the layer drawn; a refused Run keeps the last result with one message; every card of every example
+caption names the layer drawn; of two examples clicked at once the second is shown; a refused Run keeps the last result with one message; every card of every example
 marks right or wrong; every plot fills its panel after its tab opens; at 390 px every tab is on screen.
 Screenshots go to $SEATS_SCREENSHOTS_DIR (or a pytest tmp dir).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app import examples
+from app import examples, handlers
 from app.ui import TAB_LABELS
 
 from .helpers import launch_app
@@ -22,6 +22,7 @@ from .helpers import launch_app
 CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 120_000
 CHANGE_TIMEOUT_S = 60
+SLOW_LOAD_S = 1.5  # an example load made this slow, to click another during it
 SLIDER_TARGET = 0.7  # fraction of the slider's width to drag to (deep in Stage II for the 28-layer miniature)
 TYPED_LAYER = (
     21  # just after the miniature's last Stage II drop (after layer 20): a different picture from 20
@@ -79,6 +80,8 @@ def _open(browser, url, **kw):
 
 
 def _load_example(page, label: str, previous: str | None = None) -> None:
+    """Click an example and wait for its cards (different from `previous`) with its question in the box."""
+    question = dict(zip(examples.labels(), (q for _, q in examples.gallery())))[label]
     page.get_by_text(label).first.click()
     page.wait_for_function(
         "prev => { const c = document.querySelector('.seats-cards');"
@@ -86,6 +89,7 @@ def _load_example(page, label: str, previous: str | None = None) -> None:
         arg=previous,
         timeout=LOAD_TIMEOUT_MS,
     )
+    assert page.get_by_label("Question").input_value() == question, label
 
 
 def _overlay_src(page) -> str | None:
@@ -196,9 +200,43 @@ def test_empty_question_after_a_result_keeps_it_with_one_message(page, shots):
     assert len(shown) == 1, "the toast's title only: no Error badges"
 
 
+def test_an_example_clicked_while_another_loads_is_the_one_shown(page, monkeypatch):
+    labels = examples.labels()[:3]
+    cards = {}
+    for label in labels[1:] + labels[:1]:  # the cards of the 2nd and 3rd examples, then the first on screen
+        _settled(page)
+        _load_example(page, label, page.inner_html(".seats-cards"))
+        _settled(page)
+        cards[label] = page.inner_html(".seats-cards")
+    # the server runs in this process: make loading slow enough to click another example during it
+    load = handlers.load_example
+
+    def slow_load(*args, **kwargs):
+        time.sleep(SLOW_LOAD_S)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(handlers, "load_example", slow_load)
+    page.get_by_text(labels[1]).first.click()
+    page.wait_for_timeout(SLOW_LOAD_S * 1000 / 3)
+    page.get_by_text(labels[2]).first.click()  # while the second example is still loading
+    question = examples.gallery()[2][1]
+    page.wait_for_function(
+        "prev => document.querySelector('.seats-cards').innerHTML === prev",
+        arg=cards[labels[2]],
+        timeout=20_000,  # two slow loads, one after the other
+    )
+    _settled(page)
+    assert page.inner_html(".seats-cards") == cards[labels[2]]
+    assert page.get_by_label("Question").input_value() == question
+
+
 def test_every_card_of_every_example_marks_right_or_wrong(page):
-    previous = None
-    for label in examples.labels():
+    _settled(page)
+    previous = page.inner_html(".seats-cards")
+    # the first example is on screen already (the page fixture loaded it): start from the second, so every click
+    # changes the cards and a wait for a change cannot pass on the cards of the example before
+    labels = examples.labels()
+    for label in labels[1:] + labels[:1]:
         _load_example(page, label, previous)
         previous = page.inner_html(".seats-cards")
         cards = page.locator(".seats-card").all_inner_texts()
