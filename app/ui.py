@@ -310,9 +310,11 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             on_check, run_inputs, None, concurrency_id=MEDIA_QUEUE, concurrency_limit=MEDIA_CONCURRENCY,
             api_visibility="private", show_progress="minimal",
         )  # fmt: skip
+        # always_last: Run pressed again during a run answers the newest checked request once this run is done
+        # (the default, "once", would drop it silently and leave the new question above the old answers)
         run_event = checked.success(
             on_run, [sid], run_outputs, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
-            api_visibility="private",
+            api_visibility="private", trigger_mode="always_last",
         )  # fmt: skip
         stop_btn.click(None, None, None, cancels=[run_event])
         scene_btn.click(

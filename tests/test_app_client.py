@@ -164,3 +164,15 @@ def test_api_run_refuses_nan_and_huge_tokens_in_one_line(server, fns, clip_short
         assert error.startswith("max new tokens must be") or "greater than maximum value" in error
     served = http_event(url, fns["run"], [clip, QUESTION, "seats", "R10", 1], session)
     assert served["success"] and served["output"]["data"][1]["version"] == 1
+
+
+def test_events_that_replace_the_results_are_never_dropped(server):
+    """Run pressed during a run, or an example clicked while another loads: gradio's default ("once") drops the
+    second trigger, leaving its question above the first one's answers; "always_last" runs it afterwards."""
+    import httpx
+
+    deps = httpx.get(server.local_url.rstrip("/") + "/config", timeout=30).json()["dependencies"]
+    modes = {d["api_name"]: d["trigger_mode"] for d in deps}
+    assert modes["on_run"] == modes["on_example"] == "always_last"
+    assert modes["on_check"] == "once"  # the check itself is quick; a double click checks once
+
