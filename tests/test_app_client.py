@@ -175,4 +175,3 @@ def test_events_that_replace_the_results_are_never_dropped(server):
     modes = {d["api_name"]: d["trigger_mode"] for d in deps}
     assert modes["on_run"] == modes["on_example"] == "always_last"
     assert modes["on_check"] == "once"  # the check itself is quick; a double click checks once
-
