@@ -1,7 +1,8 @@
 """The explorer in headless Chromium (Debian's /usr/bin/chromium via Playwright), one server and one browser for
 the module: an example and a drag redraw the frames; a typed layer and the arrow keys redraw them too and the
-caption names the layer drawn; of two examples clicked at once the second is shown; a refused Run keeps the last result with one message; every card of every example
-marks right or wrong; every plot fills its panel after its tab opens; at 390 px every tab is on screen.
+caption names the layer drawn; of two examples clicked in quick succession the second is shown; a refused Run
+keeps the last result with one message; every card of every example marks right or wrong; every plot fills its
+panel after its tab opens; at 390 px every tab is on screen.
 Screenshots go to $SEATS_SCREENSHOTS_DIR (or a pytest tmp dir).
 """
 
