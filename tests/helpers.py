@@ -104,12 +104,16 @@ def launch_app(module_name: str):
     return demo
 
 
-def fn_indices(url: str) -> dict[str, int]:
-    """Event function name -> fn_index, from the running app's /config (private events included)."""
+def dependencies(url: str) -> list[dict]:
+    """The running app's events as its /config lists them (private events included)."""
     import httpx
 
-    deps = httpx.get(url.rstrip("/") + "/config", timeout=30).json()["dependencies"]
-    return {d["api_name"]: d["id"] for d in deps}
+    return httpx.get(url.rstrip("/") + "/config", timeout=30).json()["dependencies"]
+
+
+def fn_indices(url: str) -> dict[str, int]:
+    """Event function name -> fn_index, from the running app's /config (private events included)."""
+    return {d["api_name"]: d["id"] for d in dependencies(url)}
 
 
 def http_event(url: str, fn_index: int, data: list, session_hash: str, timeout: float = 300) -> dict:

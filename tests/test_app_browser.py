@@ -80,9 +80,14 @@ def _open(browser, url, **kw):
     return page
 
 
+def _question(label: str) -> str:
+    """The question of the example with this label."""
+    return dict(zip(examples.labels(), (q for _, q in examples.gallery())))[label]
+
+
 def _load_example(page, label: str, previous: str | None = None) -> None:
     """Click an example and wait for its cards (different from `previous`) with its question in the box."""
-    question = dict(zip(examples.labels(), (q for _, q in examples.gallery())))[label]
+    question = _question(label)
     page.get_by_text(label).first.click()
     page.wait_for_function(
         "prev => { const c = document.querySelector('.seats-cards');"
@@ -220,7 +225,6 @@ def test_an_example_clicked_while_another_loads_is_the_one_shown(page, monkeypat
     page.get_by_text(labels[1]).first.click()
     page.wait_for_timeout(SLOW_LOAD_S * 1000 / 3)
     page.get_by_text(labels[2]).first.click()  # while the second example is still loading
-    question = examples.gallery()[2][1]
     page.wait_for_function(
         "prev => document.querySelector('.seats-cards').innerHTML === prev",
         arg=cards[labels[2]],
@@ -228,7 +232,7 @@ def test_an_example_clicked_while_another_loads_is_the_one_shown(page, monkeypat
     )
     _settled(page)
     assert page.inner_html(".seats-cards") == cards[labels[2]]
-    assert page.get_by_label("Question").input_value() == question
+    assert page.get_by_label("Question").input_value() == _question(labels[2])
 
 
 def test_every_card_of_every_example_marks_right_or_wrong(page):

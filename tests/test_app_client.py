@@ -17,7 +17,7 @@ from app.state import STORE
 from seats_core import synth
 from seats_core.cli import cli
 
-from .helpers import fn_indices, http_event, http_upload, launch_app
+from .helpers import dependencies, fn_indices, http_event, http_upload, launch_app
 
 QUESTION = "Which shape moves while the tone plays?"
 NEW_TOKENS = 2
@@ -169,9 +169,6 @@ def test_api_run_refuses_nan_and_huge_tokens_in_one_line(server, fns, clip_short
 def test_events_that_replace_the_results_are_never_dropped(server):
     """Run pressed during a run, or an example clicked while another loads: gradio's default ("once") drops the
     second trigger, leaving its question above the first one's answers; "always_last" runs it afterwards."""
-    import httpx
-
-    deps = httpx.get(server.local_url.rstrip("/") + "/config", timeout=30).json()["dependencies"]
-    modes = {d["api_name"]: d["trigger_mode"] for d in deps}
+    modes = {d["api_name"]: d["trigger_mode"] for d in dependencies(server.local_url)}
     assert modes["on_run"] == modes["on_example"] == "always_last"
     assert modes["on_check"] == "once"  # the check itself is quick; a double click checks once
