@@ -23,6 +23,16 @@ Three stages, reproducible from `--seed` (every scene is `seats_core.scenes.make
    They shape where fusion happens (by the fusion layer) and shorten credit assignment on a CPU budget; the
    layers from --query-layer on get only the answer loss, so where the answer reads the media is learned.
 
+Options the shipped weights do not use (the 168 px experiments of docs/MINI.md, issue 15):
+  --knockout P --knockout-from K: a share P of the rows lose the media for their text from a layer drawn in
+    K..27 (SEATS Stage III / the knockout analysis at a random late layer), so the answer learns to have read
+    the media before the late layers, wherever that is;
+  --pooled-probes: stage 1 also applies the per-block heads to each frame pair's mean weighted by SEATS' Stage-I
+    importance (attention received in the last vision block), and a_tone's head to each 2-s audio window's
+    mean weighted by the audio importance, so the towers' attention has a reason to land on the content;
+  --init-from CKPT: every stage starts from an earlier run's weights; --until N stops the decoder stage at step N
+    while the learning-rate schedule runs to --steps (both make a chain of runs reproducible command by command).
+
 The held-out check runs the whole thinker through the inference path (`Engine.prepare`, the stock processor and
 the towers) and the weights are exported only at `--min-accuracy`.
 
@@ -40,6 +50,7 @@ import json
 import math
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +81,14 @@ def parse_args(argv=None):
     p.add_argument("--enc-clips", type=int, default=1200, help="stage 1: clips for the encoder probes")
     p.add_argument("--enc-batch", type=int, default=4)
     p.add_argument("--enc-lr", type=float, default=2e-3)
+    p.add_argument(
+        "--pooled-probes", action="store_true", help="stage 1: probes on importance-weighted frame means too"
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="a checkpoint (last.pt) every stage starts from instead of the seed's init",
+    )
     p.add_argument("--clips", type=int, default=3000, help="stage 2: clips cached for the decoder stage")
     p.add_argument("--steps", type=int, default=3000, help="stage 3: decoder optimizer steps")
     p.add_argument("--batch", type=int, default=16, help="clips per decoder step")
@@ -84,7 +103,22 @@ def parse_args(argv=None):
     p.add_argument("--fusion-layer", type=int, default=8)
     p.add_argument("--summary-layer", type=int, default=10)
     p.add_argument("--query-layer", type=int, default=12)
+    p.add_argument(
+        "--knockout",
+        type=float,
+        default=0.0,
+        help="share of rows whose text loses the media from a random layer",
+    )
+    p.add_argument(
+        "--knockout-from", type=int, default=20, help="that layer is drawn uniformly from here to the last"
+    )
     p.add_argument("--minutes", type=float, default=60.0, help="stop the decoder stage after this wall time")
+    p.add_argument(
+        "--until",
+        type=int,
+        default=None,
+        help="stop the decoder stage at this step (the schedule runs to --steps)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--min-accuracy", type=float, default=0.8, help="export only at this held-out accuracy")
     p.add_argument("--heldout", type=int, default=96, help="held-out questions for the periodic check")
@@ -272,6 +306,9 @@ AUX_CLASSES = {
 # The towers' outputs. g_*: every token of a frame pair names the colour / motion of its shape (the vision
 # tower's window attention spans the whole 112 x 112 frame), so a later token can read it from any of them.
 ENCODER_TARGETS = ("v_colour", "v_direction", "v_shape", "g_colour", "g_direction", "a_tone")
+# --pooled-probes: the per-block heads on each frame pair's importance-weighted mean name the pair's shape, and
+# a_tone's head on each 2-s audio window's importance-weighted mean names its tone.
+POOLED_TARGETS = ("p_colour", "p_direction", "p_tone")
 # After --fusion-layer. No video targets there: with use_audio_in_video a window's video tokens come before its
 # audio tokens, so under the causal mask a video token cannot see whether its own moment has a tone.
 FUSION_TARGETS = ("a_colour", "a_direction", "a_nth", "a_high_nth")
@@ -345,16 +382,103 @@ def towers(model) -> list[torch.nn.Parameter]:
 # Stage 1: encoders
 
 
-def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample) -> dict:
-    """Cross-entropy of each ENCODER_TARGETS probe on the towers' outputs for one clip."""
+def pooled_by_importance(engine: Engine, qk: tuple, v: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """(grids, D): each frame pair's video features averaged with SEATS' Stage-I importance as the weights.
+
+    The importance is the statistic `attach` computes (SEATS_SPEC §1): the attention each patch receives in the
+    last vision block inside a Stage-I window of VIDEO_BLOCK_GRIDS pairs, head mean, pooled per 2x2 merge group
+    and put in video-token order; here it keeps its gradient."""
+    from seats_core import method as M
+
+    q, k, scale = qk  # (H, N, d) in the encoder's row order
+    _, gh, gw = (int(x) for x in grid[0])
+    per_grid = gh * gw  # patches per frame pair
+    parts = []  # the method's kernel works in place (no gradient); this is its plain form, window by window
+    for lo, hi in pairwise(M.fixed_chunks(q.shape[1], M.VIDEO_BLOCK_GRIDS * per_grid)):
+        attn = (q[:, lo:hi] @ k[:, lo:hi].transpose(1, 2) * scale).softmax(dim=-1)  # (H, n, n)
+        parts.append(attn.mean(dim=0).sum(dim=0))  # (n,) received, head mean
+    imp = M.pool_rows(torch.cat(parts), engine.adapter.spatial_merge_size**2)  # (Nv,) per LLM token
+    order = engine.adapter.vision_raster_order(grid)
+    imp = (imp if order is None else imp[order]).reshape(-1, per_grid // 4)  # (grids, tokens per pair)
+    w = imp / imp.sum(dim=1, keepdim=True)
+    return torch.einsum("gt,gtd->gd", w.to(v.dtype), v.reshape(w.shape[0], w.shape[1], -1))
+
+
+def audio_pooled_by_importance(
+    engine: Engine, qk: tuple, a: torch.Tensor, tone: torch.Tensor
+) -> tuple | None:
+    """Each Stage-I audio window's features averaged with SEATS' audio importance, and the window's target.
+
+    The importance is attach's: attention received in the last audio layer inside its attention chunks (2 s),
+    head mean, pooled per audio token. Target: the window's tone class (a_tone's NONE / low / high) when it
+    holds no tone or tones of one pitch; windows with both pitches are left out. A tone fills about 30% of a
+    2-s window, so an unweighted mean reads as silence: the weights must favour the tone."""
+    q, k, scale, cu = qk
+    bounds = [int(b) for b in cu.tolist()]
+    parts = []
+    for lo, hi in pairwise(bounds):
+        if hi > lo:
+            attn = (q[:, lo:hi] @ k[:, lo:hi].transpose(1, 2) * scale).softmax(dim=-1)  # (H, n, n)
+            parts.append(attn.mean(dim=0).sum(dim=0))  # (n,) received, head mean
+    pool = engine.adapter.audio_pool
+    imp = torch.cat(parts)
+    imp = imp[: (imp.shape[0] // pool) * pool].reshape(-1, pool).mean(dim=1)[: a.shape[0]]  # (Na,) per token
+    feats, targets = [], []
+    for lo, hi in pairwise([b // pool for b in bounds]):
+        hi = min(hi, a.shape[0])
+        present = set(tone[lo:hi].tolist()) - {NONE}
+        if hi <= lo or len(present) > 1:
+            continue
+        w = imp[lo:hi] / imp[lo:hi].sum()
+        feats.append(w.to(a.dtype) @ a[lo:hi])
+        targets.append(present.pop() if present else NONE)
+    if not feats:  # every window holds both pitches
+        return None
+    return torch.stack(feats), torch.tensor(targets)
+
+
+def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample, pooled: bool = False) -> dict:
+    """Cross-entropy of each ENCODER_TARGETS probe on the towers' outputs for one clip.
+
+    pooled: also the POOLED_TARGETS. The per-block heads (v_colour, v_direction, v_shape: NONE on background)
+    applied to each frame pair's importance-weighted mean must name the pair's shape, so the last block's
+    attention has to land on the shape's tokens; what SEATS' Stage I reads as importance then means something."""
     inputs, clip = clip_prefix(engine, sample)
     lay, lab = aux_labels(engine, sample, clip, inputs)
-    v, a = encode_media(model, inputs)
+    captured = {}
+
+    def grab_video(module, args, kwargs):
+        captured["video"] = engine.adapter.vision_qk(args, kwargs)
+
+    def grab_audio(module, args, kwargs):
+        captured["audio"] = engine.adapter.audio_qk(args, kwargs)
+
+    ad = engine.adapter
+    hooks = []
+    if pooled:
+        hooks.append(ad.vision_last_block.register_forward_pre_hook(grab_video, with_kwargs=True))
+        hooks.append(ad.audio_last_layer.register_forward_pre_hook(grab_audio, with_kwargs=True))
+    try:
+        v, a = encode_media(model, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
     parts = {}
     for name in ENCODER_TARGETS:
         on_video = name.startswith(("v_", "g_"))
         feats, at = (v, lay.modality == VIDEO) if on_video else (a, lay.modality == AUDIO)
         parts[name] = F.cross_entropy(heads[name](feats), lab[name][at])
+    if pooled:
+        grid = inputs["video_grid_thw"]
+        per_pair = v.reshape(int(grid[0, 0]), -1, v.shape[-1]).shape[1]
+        pooled_v = pooled_by_importance(engine, captured["video"], v, grid)  # (grids, D)
+        for name in ("p_colour", "p_direction"):
+            head, of_pair = name.replace("p_", "v_"), lab[name.replace("p_", "g_")][lay.modality == VIDEO]
+            parts[name] = F.cross_entropy(heads[head](pooled_v), 1 + of_pair[::per_pair])  # 0 is NONE
+        tone = lab["a_tone"][lay.modality == AUDIO]
+        windows = audio_pooled_by_importance(engine, captured["audio"], a, tone)
+        if windows is not None:
+            parts["p_tone"] = F.cross_entropy(heads["a_tone"](windows[0]), windows[1])
     return parts
 
 
@@ -371,7 +495,7 @@ def train_encoders(args, engine: Engine, model, heads, log: list) -> None:
         opt.zero_grad(set_to_none=True)
         for j in range(args.enc_batch):
             sample = scenes.make_sample(sample_seed(args.seed, TRAIN_STREAM, step * args.enc_batch + j))
-            parts = encoder_losses(engine, model, heads, sample)
+            parts = encoder_losses(engine, model, heads, sample, pooled=args.pooled_probes)
             (sum(parts.values()) / (len(parts) * args.enc_batch)).backward()
             for k, x in parts.items():
                 run[k] = 0.9 * run.get(k, x.item()) + 0.1 * x.item()
@@ -455,17 +579,55 @@ def make_batch(engine: Engine, model, cache: list[dict], rng: np.random.Generato
     return {"ids": ids, "pos": pos, "mask": mask, "labels": labels, "media": media, "is_media": is_media}
 
 
+def knockout_layers(rng: np.random.Generator, rows: int, layers: int, args) -> torch.Tensor:
+    """(rows,) the layer from which each row's text stops seeing the media; `layers` (never) for most rows."""
+    hit = rng.random(rows) < args.knockout
+    return torch.from_numpy(np.where(hit, rng.integers(args.knockout_from, layers, size=rows), layers))
+
+
+def _knockout_hooks(llm, is_media: torch.Tensor, from_layer: torch.Tensor) -> list:
+    """Pre-hooks that remove the media keys for non-media queries of row b in layers >= from_layer[b].
+
+    The same as SEATS Stage III / the knockout analysis (SEATS_SPEC §8) applied to a random late layer: the answer
+    learns to have read the media before it, wherever that is, and the media tokens still see each other (their
+    own targets after the last layer stay defined)."""
+    media = is_media[..., 0]  # (B, S)
+    cut = (~media)[:, None, :, None] & media[:, None, None, :]  # (B, 1, S_q, S_k)
+
+    def hook(layer_idx):
+        def pre(module, args, kwargs):
+            rows = (from_layer <= layer_idx)[:, None, None, None]
+            if not bool(rows.any()):
+                return None
+            mask = kwargs.get("attention_mask")
+            if mask is None:  # no padding in the batch: sdpa runs causal without a mask
+                S = media.shape[1]
+                mask = torch.ones(S, S, dtype=torch.bool, device=media.device).tril()[None, None]
+            assert mask.dtype == torch.bool, "expected sdpa's boolean 4-D mask"
+            return args, {**kwargs, "attention_mask": mask & ~(cut & rows)}
+
+        return pre
+
+    return [layer.register_forward_pre_hook(hook(i), with_kwargs=True) for i, layer in enumerate(llm.layers)]
+
+
 def decoder_losses(model, heads, batch: dict, args, letter_ids: list[int]) -> dict:
     embeds = model.model.get_input_embeddings()(batch["ids"])
     embeds = torch.where(batch["is_media"], batch["media"], embeds)
-    out = model.model.language_model(
-        inputs_embeds=embeds,
-        attention_mask=batch["mask"],
-        position_ids=batch["pos"],
-        output_hidden_states=True,
-        use_cache=False,
-        return_dict=True,
-    )
+    llm = model.model.language_model
+    hooks = _knockout_hooks(llm, batch["is_media"], batch["knockout"]) if "knockout" in batch else []
+    try:
+        out = llm(
+            inputs_embeds=embeds,
+            attention_mask=batch["mask"],
+            position_ids=batch["pos"],
+            output_hidden_states=True,
+            use_cache=False,
+            return_dict=True,
+        )
+    finally:
+        for h in hooks:
+            h.remove()
     hs, lab = out.hidden_states, batch["labels"]
     t = lab["answer"]
     sel = t != IGNORE
@@ -578,6 +740,11 @@ def main(argv=None) -> int:
         log.append({"stage": "resume", "step": step, "planned_steps": args.steps, "minutes": args.minutes})
         print(f"resumed at decoder step {step}", flush=True)
     else:
+        if args.init_from:  # a continuation: all three stages start from an earlier run's weights
+            state = torch.load(args.init_from, weights_only=False)
+            model.load_state_dict(state["model"])
+            heads.load_state_dict(state["heads"])
+            log = state["log"] + [{"stage": "init", "from": str(args.init_from), "step": state["step"]}]
         train_encoders(args, engine, model, heads, log)
     for p in towers(model):
         p.requires_grad_(False)
@@ -599,8 +766,16 @@ def main(argv=None) -> int:
     model.train()
     t0 = time.perf_counter() - done_s
     run: dict[str, float] = {}
-    while step < args.steps and (time.perf_counter() - t0) < args.minutes * 60:
+    last = args.steps if args.until is None else min(args.steps, args.until)
+    while step < last and (time.perf_counter() - t0) < args.minutes * 60:
         batch = make_batch(engine, model, cache, np.random.default_rng([args.seed, step]), args)
+        if args.knockout:  # its own stream: the batches are those of a run without knockout
+            batch["knockout"] = knockout_layers(
+                np.random.default_rng([args.seed, step, 1]),
+                args.batch,
+                model.config.text_config.num_hidden_layers,
+                args,
+            )
         parts = decoder_losses(model, heads, batch, args, letter_ids)
         aux = [v for k, v in parts.items() if k not in ("answer", "letter")]
         loss = parts["answer"] + args.aux_weight * sum(aux) / len(aux)
@@ -669,6 +844,9 @@ def training_record(args, model, step: int, train_min: float, ev: dict, log: lis
                 "schedule": {"warmup": args.warmup, "cosine_to": 0.1},
                 "grad_clip": 1.0,
                 "aux_weight": args.aux_weight,
+                "knockout": {"rows": args.knockout, "from_layer": f"uniform {args.knockout_from}..last"}
+                if args.knockout
+                else {},
                 "aux_targets": {
                     f"layer {args.fusion_layer} (audio tokens)": list(FUSION_TARGETS),
                     f"layer {args.summary_layer} (media block end)": list(SUMMARY_TARGETS),

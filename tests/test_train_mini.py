@@ -128,3 +128,130 @@ def test_every_answerable_question_has_one_query_class(tm):
         for q in scenes.answerable(s.slots):
             seen.add(tm.qtype(q["question"]))
     assert len(seen) >= 13  # all but rare ones show up in 40 scenes
+
+
+def test_training_knockout_equals_removing_the_media_from_that_layer(tm, built):
+    """--knockout: a row whose text loses the media from layer k gives the text what a sequence without the media
+    tokens from layer k on gives (reference: the layers run one by one, the media rows deleted before layer k);
+    other rows are untouched."""
+    engine, model, _ = built
+    cache = [
+        tm.encode_clip(engine, model, scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, i)))
+        for i in (3, 4)
+    ]
+    args = tm.parse_args(["--batch", "2", "--questions", "2"])
+    batch = tm.make_batch(engine, model, cache, np.random.default_rng(5), args)
+    llm = model.model.language_model
+    layers = model.config.text_config.num_hidden_layers
+    embeds = torch.where(batch["is_media"], batch["media"], model.model.get_input_embeddings()(batch["ids"]))
+
+    def run(from_layer):
+        hooks = tm._knockout_hooks(llm, batch["is_media"], torch.tensor(from_layer))
+        try:
+            with torch.no_grad():
+                return llm(
+                    inputs_embeds=embeds, attention_mask=batch["mask"], position_ids=batch["pos"]
+                ).last_hidden_state
+        finally:
+            for h in hooks:
+                h.remove()
+
+    plain = run([layers, layers])
+    n = int(batch["mask"][0].sum())
+    text = ~batch["is_media"][0, :n, 0]
+    for k in (0, layers // 2, layers - 1):
+        got = run([k, layers])
+        h, pos = embeds[:1, :n], batch["pos"][:, :1, :n]
+        with torch.no_grad():
+            for i, layer in enumerate(llm.layers):
+                if i == k:
+                    h, pos = h[:, text], pos[:, :, text]
+                causal = torch.ones(h.shape[1], h.shape[1], dtype=torch.bool).tril()[None, None]
+                h = layer(
+                    h, attention_mask=causal, position_embeddings=llm.rotary_emb(h, pos), position_ids=pos[0]
+                )
+            ref = llm.norm(h)[0]
+        torch.testing.assert_close(got[0, :n][text], ref, atol=2e-5, rtol=1e-4)
+        assert (got[0, :n][text] - plain[0, :n][text]).abs().max() > 1e-3  # the media mattered
+        torch.testing.assert_close(got[1], plain[1], atol=0, rtol=0)
+
+
+def test_knockout_layers_draws_late_layers_for_the_given_share(tm):
+    args = tm.parse_args(["--knockout", "0.5", "--knockout-from", "20"])
+    got = tm.knockout_layers(np.random.default_rng(0), 4000, 28, args)
+    hit = got < 28
+    assert abs(float(hit.float().mean()) - 0.5) < 0.03
+    assert int(got[hit].min()) == 20 and int(got[hit].max()) == 27
+    assert not tm.knockout_layers(np.random.default_rng(0), 100, 28, tm.parse_args([])).lt(28).any()
+
+
+def test_pooled_probes_weight_by_the_importance_seats_reads_and_train_the_tower(tm, built):
+    """--pooled-probes: the weights are attach's Stage-I importance (the method's kernel, in video-token order),
+    and the pooled loss sends a gradient into the last vision block's q/k projections."""
+    from seats_core import method as M
+
+    engine, model, heads = built
+    sample = scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, 11), "colour_of_circle", seconds=4)
+    inputs, _ = tm.clip_prefix(engine, sample)
+    grid = inputs["video_grid_thw"]
+    captured = {}
+    block = engine.adapter.vision_last_block
+    hook = block.register_forward_pre_hook(
+        lambda m, a, kw: captured.update(qk=engine.adapter.vision_qk(a, kw)), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            v, _ = tm.encode_media(model, inputs)
+    finally:
+        hook.remove()
+    q, k, scale = captured["qk"]
+    per_grid = int(grid[0, 1] * grid[0, 2])
+    ref = M.pool_rows(M.chunked_received_attention(q, k, M.fixed_chunks(q.shape[1], 2 * per_grid), scale), 4)
+    ref = ref[engine.adapter.vision_raster_order(grid)].reshape(int(grid[0, 0]), -1)  # (grids, tokens)
+    ref_pooled = torch.einsum(
+        "gt,gtd->gd", ref / ref.sum(1, keepdim=True), v.reshape(ref.shape[0], ref.shape[1], -1)
+    )
+    got = tm.pooled_by_importance(engine, captured["qk"], v, grid)
+    torch.testing.assert_close(got, ref_pooled, atol=1e-5, rtol=1e-4)
+
+    model.zero_grad(set_to_none=True)
+    parts = tm.encoder_losses(engine, model, heads, sample, pooled=True)
+    assert set(tm.POOLED_TARGETS) <= set(parts)
+    sum(parts[n] for n in tm.POOLED_TARGETS).backward()
+    assert float(block.attn.q.weight.grad.abs().sum()) > 0  # the attention itself learns where to look
+    model.zero_grad(set_to_none=True)
+
+
+def test_audio_pooled_probe_weights_are_the_stage_one_audio_importance(tm, built):
+    """The audio windows are the last audio layer's attention chunks; each one's features are averaged with
+    attach's audio importance (the method's kernel, pooled per token); windows with both pitches are left out."""
+    from seats_core import method as M
+
+    engine, model, _ = built
+    sample = scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, 12), "count_tones", seconds=6)
+    inputs, clip = tm.clip_prefix(engine, sample)
+    lay, lab = tm.aux_labels(engine, sample, clip, inputs)
+    captured = {}
+    hook = engine.adapter.audio_last_layer.register_forward_pre_hook(
+        lambda m, a, kw: captured.update(qk=engine.adapter.audio_qk(a, kw)), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            _, a = tm.encode_media(model, inputs)
+    finally:
+        hook.remove()
+    q, k, scale, cu = captured["qk"]
+    pool = engine.adapter.audio_pool
+    imp = M.pool_rows(M.chunked_received_attention(q, k, cu.tolist(), scale), pool)
+    tone = lab["a_tone"][lay.modality == AUDIO]
+    want_feats, want_targets = [], []
+    for lo, hi in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        lo, hi = lo // pool, min(hi // pool, a.shape[0])
+        present = set(tone[lo:hi].tolist()) - {tm.NONE}
+        if len(present) <= 1:
+            want_feats.append((imp[lo:hi] / imp[lo:hi].sum()) @ a[lo:hi])
+            want_targets.append(present.pop() if present else tm.NONE)
+    got = tm.audio_pooled_by_importance(engine, captured["qk"], a, tone)
+    assert got is not None and got[1].tolist() == want_targets
+    torch.testing.assert_close(got[0], torch.stack(want_feats), atol=1e-5, rtol=1e-4)
+    assert len(cu) - 1 == 3  # a 6-s clip: three 2-s attention chunks
