@@ -185,6 +185,19 @@ def test_knockout_layers_draws_late_layers_for_the_given_share(tm):
     assert not tm.knockout_layers(np.random.default_rng(0), 100, 28, tm.parse_args([])).lt(28).any()
 
 
+def _encode_capturing_qk(tm, model, inputs, module, qk_of):
+    """The towers' outputs (no gradient) and qk_of(args, kwargs) of `module`'s input, as attach's hooks read it."""
+    captured = {}
+    hook = module.register_forward_pre_hook(
+        lambda m, a, kw: captured.update(qk=qk_of(a, kw)), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            return tm.encode_media(model, inputs), captured["qk"]
+    finally:
+        hook.remove()
+
+
 def test_pooled_probes_weight_by_the_importance_seats_reads_and_train_the_tower(tm, built):
     """--pooled-probes: the weights are attach's Stage-I importance (the method's kernel, in video-token order),
     and the pooled loss sends a gradient into the last vision block's q/k projections."""
@@ -194,24 +207,16 @@ def test_pooled_probes_weight_by_the_importance_seats_reads_and_train_the_tower(
     sample = scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, 11), "colour_of_circle", seconds=4)
     inputs, _ = tm.clip_prefix(engine, sample)
     grid = inputs["video_grid_thw"]
-    captured = {}
     block = engine.adapter.vision_last_block
-    hook = block.register_forward_pre_hook(
-        lambda m, a, kw: captured.update(qk=engine.adapter.vision_qk(a, kw)), with_kwargs=True
-    )
-    try:
-        with torch.no_grad():
-            v, _ = tm.encode_media(model, inputs)
-    finally:
-        hook.remove()
-    q, k, scale = captured["qk"]
+    (v, _), qk = _encode_capturing_qk(tm, model, inputs, block, engine.adapter.vision_qk)
+    q, k, scale = qk
     per_grid = int(grid[0, 1] * grid[0, 2])
     ref = M.pool_rows(M.chunked_received_attention(q, k, M.fixed_chunks(q.shape[1], 2 * per_grid), scale), 4)
     ref = ref[engine.adapter.vision_raster_order(grid)].reshape(int(grid[0, 0]), -1)  # (grids, tokens)
     ref_pooled = torch.einsum(
         "gt,gtd->gd", ref / ref.sum(1, keepdim=True), v.reshape(ref.shape[0], ref.shape[1], -1)
     )
-    got = tm.pooled_by_importance(engine, captured["qk"], v, grid)
+    got = tm.pooled_by_importance(engine, qk, v, grid)
     torch.testing.assert_close(got, ref_pooled, atol=1e-5, rtol=1e-4)
 
     model.zero_grad(set_to_none=True)
@@ -231,16 +236,10 @@ def test_audio_pooled_probe_weights_are_the_stage_one_audio_importance(tm, built
     sample = scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, 12), "count_tones", seconds=6)
     inputs, clip = tm.clip_prefix(engine, sample)
     lay, lab = tm.aux_labels(engine, sample, clip, inputs)
-    captured = {}
-    hook = engine.adapter.audio_last_layer.register_forward_pre_hook(
-        lambda m, a, kw: captured.update(qk=engine.adapter.audio_qk(a, kw)), with_kwargs=True
+    (_, a), qk = _encode_capturing_qk(
+        tm, model, inputs, engine.adapter.audio_last_layer, engine.adapter.audio_qk
     )
-    try:
-        with torch.no_grad():
-            _, a = tm.encode_media(model, inputs)
-    finally:
-        hook.remove()
-    q, k, scale, cu = captured["qk"]
+    q, k, scale, cu = qk
     pool = engine.adapter.audio_pool
     imp = M.pool_rows(M.chunked_received_attention(q, k, cu.tolist(), scale), pool)
     tone = lab["a_tone"][lay.modality == AUDIO]
@@ -251,7 +250,7 @@ def test_audio_pooled_probe_weights_are_the_stage_one_audio_importance(tm, built
         if len(present) <= 1:
             want_feats.append((imp[lo:hi] / imp[lo:hi].sum()) @ a[lo:hi])
             want_targets.append(present.pop() if present else tm.NONE)
-    got = tm.audio_pooled_by_importance(engine, captured["qk"], a, tone)
+    got = tm.audio_pooled_by_importance(engine, qk, a, tone)
     assert got is not None and got[1].tolist() == want_targets
     torch.testing.assert_close(got[0], torch.stack(want_feats), atol=1e-5, rtol=1e-4)
     assert len(cu) - 1 == 3  # a 6-s clip: three 2-s attention chunks
