@@ -397,9 +397,10 @@ def pooled_by_importance(engine: Engine, qk: tuple, v: torch.Tensor, grid: torch
     for lo, hi in pairwise(M.fixed_chunks(q.shape[1], M.VIDEO_BLOCK_GRIDS * per_grid)):
         attn = (q[:, lo:hi] @ k[:, lo:hi].transpose(1, 2) * scale).softmax(dim=-1)  # (H, n, n)
         parts.append(attn.mean(dim=0).sum(dim=0))  # (n,) received, head mean
-    imp = M.pool_rows(torch.cat(parts), engine.adapter.spatial_merge_size**2)  # (Nv,) per LLM token
+    merge = engine.adapter.spatial_merge_size**2
+    imp = M.pool_rows(torch.cat(parts), merge)  # (Nv,) per LLM token
     order = engine.adapter.vision_raster_order(grid)
-    imp = (imp if order is None else imp[order]).reshape(-1, per_grid // 4)  # (grids, tokens per pair)
+    imp = (imp if order is None else imp[order]).reshape(-1, per_grid // merge)  # (grids, tokens per pair)
     w = imp / imp.sum(dim=1, keepdim=True)
     return torch.einsum("gt,gtd->gd", w.to(v.dtype), v.reshape(w.shape[0], w.shape[1], -1))
 
@@ -440,7 +441,7 @@ def audio_pooled_by_importance(
 def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample, pooled: bool = False) -> dict:
     """Cross-entropy of each ENCODER_TARGETS probe on the towers' outputs for one clip.
 
-    pooled: also the POOLED_TARGETS. The per-block heads (v_colour, v_direction, v_shape: NONE on background)
+    pooled: also the POOLED_TARGETS. The per-block heads (v_colour, v_direction: NONE on background)
     applied to each frame pair's importance-weighted mean must name the pair's shape, so the last block's
     attention has to land on the shape's tokens; what SEATS' Stage I reads as importance then means something."""
     inputs, clip = clip_prefix(engine, sample)
@@ -826,7 +827,7 @@ def training_record(args, model, step: int, train_min: float, ev: dict, log: lis
                 "clips": args.enc_clips,
                 "batch": args.enc_batch,
                 "lr": args.enc_lr,
-                "targets": list(ENCODER_TARGETS),
+                "targets": list(ENCODER_TARGETS) + (list(POOLED_TARGETS) if args.pooled_probes else []),
             },
             "cache": {"clips": args.clips},
             "decoder": {
