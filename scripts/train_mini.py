@@ -382,6 +382,18 @@ def towers(model) -> list[torch.nn.Parameter]:
 # Stage 1: encoders
 
 
+def received_in_chunks(q: torch.Tensor, k: torch.Tensor, bounds: list[int], scale: float) -> torch.Tensor:
+    """(N,) attention each row receives inside its chunk [bounds[i], bounds[i+1]), with its gradient.
+
+    The same statistic as the method's `chunked_received_attention` (whose kernel works in place, so it has no
+    gradient), written as the plain `received_attention` of each chunk."""
+    from seats_core import method as M
+
+    return torch.cat(
+        [M.received_attention(q[:, lo:hi], k[:, lo:hi], scale) for lo, hi in pairwise(bounds) if hi > lo]
+    )
+
+
 def pooled_by_importance(engine: Engine, qk: tuple, v: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """(grids, D): each frame pair's video features averaged with SEATS' Stage-I importance as the weights.
 
@@ -391,18 +403,13 @@ def pooled_by_importance(engine: Engine, qk: tuple, v: torch.Tensor, grid: torch
     from seats_core import method as M
 
     q, k, scale = qk  # (H, N, d) in the encoder's row order
-    _, gh, gw = (int(x) for x in grid[0])
-    per_grid = gh * gw  # patches per frame pair
-    parts = []  # the method's kernel works in place (no gradient); this is its plain form, window by window
-    for lo, hi in pairwise(M.fixed_chunks(q.shape[1], M.VIDEO_BLOCK_GRIDS * per_grid)):
-        attn = (q[:, lo:hi] @ k[:, lo:hi].transpose(1, 2) * scale).softmax(dim=-1)  # (H, n, n)
-        parts.append(attn.mean(dim=0).sum(dim=0))  # (n,) received, head mean
-    merge = engine.adapter.spatial_merge_size**2
-    imp = M.pool_rows(torch.cat(parts), merge)  # (Nv,) per LLM token
+    grids = int(grid[0, 0])
+    bounds = M.fixed_chunks(q.shape[1], M.VIDEO_BLOCK_GRIDS * (q.shape[1] // grids))
+    imp = M.pool_rows(received_in_chunks(q, k, bounds, scale), engine.adapter.spatial_merge_size**2)
     order = engine.adapter.vision_raster_order(grid)
-    imp = (imp if order is None else imp[order]).reshape(-1, per_grid // merge)  # (grids, tokens per pair)
+    imp = (imp if order is None else imp[order]).reshape(grids, -1)  # (grids, tokens per pair)
     w = imp / imp.sum(dim=1, keepdim=True)
-    return torch.einsum("gt,gtd->gd", w.to(v.dtype), v.reshape(w.shape[0], w.shape[1], -1))
+    return torch.einsum("gt,gtd->gd", w.to(v.dtype), v.reshape(grids, w.shape[1], -1))
 
 
 def audio_pooled_by_importance(
@@ -414,16 +421,12 @@ def audio_pooled_by_importance(
     head mean, pooled per audio token. Target: the window's tone class (a_tone's NONE / low / high) when it
     holds no tone or tones of one pitch; windows with both pitches are left out. A tone fills about 30% of a
     2-s window, so an unweighted mean reads as silence: the weights must favour the tone."""
+    from seats_core import method as M
+
     q, k, scale, cu = qk
     bounds = [int(b) for b in cu.tolist()]
-    parts = []
-    for lo, hi in pairwise(bounds):
-        if hi > lo:
-            attn = (q[:, lo:hi] @ k[:, lo:hi].transpose(1, 2) * scale).softmax(dim=-1)  # (H, n, n)
-            parts.append(attn.mean(dim=0).sum(dim=0))  # (n,) received, head mean
     pool = engine.adapter.audio_pool
-    imp = torch.cat(parts)
-    imp = imp[: (imp.shape[0] // pool) * pool].reshape(-1, pool).mean(dim=1)[: a.shape[0]]  # (Na,) per token
+    imp = M.pool_rows(received_in_chunks(q, k, bounds, scale), pool)[: a.shape[0]]  # (Na,) per token
     feats, targets = [], []
     for lo, hi in pairwise([b // pool for b in bounds]):
         hi = min(hi, a.shape[0])
@@ -438,6 +441,28 @@ def audio_pooled_by_importance(
     return torch.stack(feats), torch.tensor(targets)
 
 
+def encode_media_with_qk(engine: Engine, model, inputs: dict, pooled: bool = True):
+    """encode_media, plus (when pooled) the q/k the Stage-I importance reads, as attach's hooks capture them:
+    ((video, audio), {"video": vision_qk, "audio": audio_qk})."""
+    ad, captured = engine.adapter, {}
+    hooks = []
+    if pooled:
+        for name, module, qk_of in (
+            ("video", ad.vision_last_block, ad.vision_qk),
+            ("audio", ad.audio_last_layer, ad.audio_qk),
+        ):
+
+            def grab(m, args, kwargs, name=name, qk_of=qk_of):
+                captured[name] = qk_of(args, kwargs)
+
+            hooks.append(module.register_forward_pre_hook(grab, with_kwargs=True))
+    try:
+        return encode_media(model, inputs), captured
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample, pooled: bool = False) -> dict:
     """Cross-entropy of each ENCODER_TARGETS probe on the towers' outputs for one clip.
 
@@ -446,24 +471,7 @@ def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample, pooled: 
     attention has to land on the shape's tokens; what SEATS' Stage I reads as importance then means something."""
     inputs, clip = clip_prefix(engine, sample)
     lay, lab = aux_labels(engine, sample, clip, inputs)
-    captured = {}
-
-    def grab_video(module, args, kwargs):
-        captured["video"] = engine.adapter.vision_qk(args, kwargs)
-
-    def grab_audio(module, args, kwargs):
-        captured["audio"] = engine.adapter.audio_qk(args, kwargs)
-
-    ad = engine.adapter
-    hooks = []
-    if pooled:
-        hooks.append(ad.vision_last_block.register_forward_pre_hook(grab_video, with_kwargs=True))
-        hooks.append(ad.audio_last_layer.register_forward_pre_hook(grab_audio, with_kwargs=True))
-    try:
-        v, a = encode_media(model, inputs)
-    finally:
-        for h in hooks:
-            h.remove()
+    (v, a), captured = encode_media_with_qk(engine, model, inputs, pooled)
     parts = {}
     for name in ENCODER_TARGETS:
         on_video = name.startswith(("v_", "g_"))
@@ -471,7 +479,7 @@ def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample, pooled: 
         parts[name] = F.cross_entropy(heads[name](feats), lab[name][at])
     if pooled:
         grid = inputs["video_grid_thw"]
-        per_pair = v.reshape(int(grid[0, 0]), -1, v.shape[-1]).shape[1]
+        per_pair = v.shape[0] // int(grid[0, 0])  # LLM tokens per frame pair
         pooled_v = pooled_by_importance(engine, captured["video"], v, grid)  # (grids, D)
         for name in ("p_colour", "p_direction"):
             head, of_pair = name.replace("p_", "v_"), lab[name.replace("p_", "g_")][lay.modality == VIDEO]

@@ -185,19 +185,6 @@ def test_knockout_layers_draws_late_layers_for_the_given_share(tm):
     assert not tm.knockout_layers(np.random.default_rng(0), 100, 28, tm.parse_args([])).lt(28).any()
 
 
-def _encode_capturing_qk(tm, model, inputs, module, qk_of):
-    """The towers' outputs (no gradient) and qk_of(args, kwargs) of `module`'s input, as attach's hooks read it."""
-    captured = {}
-    hook = module.register_forward_pre_hook(
-        lambda m, a, kw: captured.update(qk=qk_of(a, kw)), with_kwargs=True
-    )
-    try:
-        with torch.no_grad():
-            return tm.encode_media(model, inputs), captured["qk"]
-    finally:
-        hook.remove()
-
-
 def test_pooled_probes_weight_by_the_importance_seats_reads_and_train_the_tower(tm, built):
     """--pooled-probes: the weights are attach's Stage-I importance (the method's kernel, in video-token order),
     and the pooled loss sends a gradient into the last vision block's q/k projections."""
@@ -208,7 +195,9 @@ def test_pooled_probes_weight_by_the_importance_seats_reads_and_train_the_tower(
     inputs, _ = tm.clip_prefix(engine, sample)
     grid = inputs["video_grid_thw"]
     block = engine.adapter.vision_last_block
-    (v, _), qk = _encode_capturing_qk(tm, model, inputs, block, engine.adapter.vision_qk)
+    with torch.no_grad():
+        (v, _), captured = tm.encode_media_with_qk(engine, model, inputs)
+    qk = captured["video"]
     q, k, scale = qk
     per_grid = int(grid[0, 1] * grid[0, 2])
     ref = M.pool_rows(M.chunked_received_attention(q, k, M.fixed_chunks(q.shape[1], 2 * per_grid), scale), 4)
@@ -236,9 +225,9 @@ def test_audio_pooled_probe_weights_are_the_stage_one_audio_importance(tm, built
     sample = scenes.make_sample(tm.sample_seed(0, tm.TRAIN_STREAM, 12), "count_tones", seconds=6)
     inputs, clip = tm.clip_prefix(engine, sample)
     lay, lab = tm.aux_labels(engine, sample, clip, inputs)
-    (_, a), qk = _encode_capturing_qk(
-        tm, model, inputs, engine.adapter.audio_last_layer, engine.adapter.audio_qk
-    )
+    with torch.no_grad():
+        (_, a), captured = tm.encode_media_with_qk(engine, model, inputs)
+    qk = captured["audio"]
     q, k, scale, cu = qk
     pool = engine.adapter.audio_pool
     imp = M.pool_rows(M.chunked_received_attention(q, k, cu.tolist(), scale), pool)
