@@ -91,7 +91,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--clips", type=int, default=3000, help="stage 2: clips cached for the decoder stage")
     p.add_argument("--steps", type=int, default=3000, help="stage 3: decoder optimizer steps")
-    p.add_argument("--batch", type=int, default=16, help="clips per decoder step")
+    p.add_argument("--batch", type=int, default=8, help="clips per decoder step")
     p.add_argument("--questions", type=int, default=5, help="questions asked per clip (chat turns)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)

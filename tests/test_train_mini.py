@@ -243,3 +243,37 @@ def test_audio_pooled_probe_weights_are_the_stage_one_audio_importance(tm, built
     assert got is not None and got[1].tolist() == want_targets
     torch.testing.assert_close(got[0], torch.stack(want_feats), atol=1e-5, rtol=1e-4)
     assert len(cu) - 1 == 3  # a 6-s clip: three 2-s attention chunks
+
+
+def test_the_documented_commands_reproduce_the_shipped_record(tm):
+    """The docstring's commands for the shipped weights, parsed, give the settings assets/mini/training.json
+    recorded at training time (the record is written from the arguments the run actually had)."""
+    import json
+    import shlex
+
+    record = json.loads((ROOT / "assets" / "mini" / "training.json").read_text())
+    doc = tm.__doc__.split("The shipped weights", 1)[1]
+    commands = [ln.strip() for ln in doc.splitlines() if ln.strip().startswith("python scripts/train_mini.py")]
+    assert len(commands) == 2, commands
+    first, last = (tm.parse_args(shlex.split(c)[2:]) for c in commands)
+    assert not first.resume and last.resume and last.out == "assets/mini"
+    enc, cache, dec = (record["stages"][k] for k in ("encoders", "cache", "decoder"))
+    for args in (first, last):  # a resumed run must keep the first run's settings
+        assert args.seed == record["seed"]
+        assert (args.enc_clips, args.enc_batch, args.enc_lr) == (enc["clips"], enc["batch"], enc["lr"])
+        assert args.clips == cache["clips"]
+        assert (args.batch, args.questions, args.qk_init) == (
+            dec["batch_clips"],
+            dec["questions_per_clip"],
+            dec["qk_init"],
+        )
+        assert (args.lr, args.weight_decay, args.aux_weight) == (
+            dec["optimizer"]["lr"],
+            dec["optimizer"]["weight_decay"],
+            dec["aux_weight"],
+        )
+        assert args.warmup == dec["schedule"]["warmup"]
+        layers = {int(k.split()[1]) for k in dec["aux_targets"]}
+        assert {args.fusion_layer, args.summary_layer, args.query_layer} == layers
+        assert args.knockout == 0 and not args.pooled_probes
+    assert last.steps == dec["planned_steps"] == dec["steps"]
