@@ -253,7 +253,9 @@ def test_the_documented_commands_reproduce_the_shipped_record(tm):
 
     record = json.loads((ROOT / "assets" / "mini" / "training.json").read_text())
     doc = tm.__doc__.split("The shipped weights", 1)[1]
-    commands = [ln.strip() for ln in doc.splitlines() if ln.strip().startswith("python scripts/train_mini.py")]
+    commands = [
+        ln.strip() for ln in doc.splitlines() if ln.strip().startswith("python scripts/train_mini.py")
+    ]
     assert len(commands) == 2, commands
     first, last = (tm.parse_args(shlex.split(c)[2:]) for c in commands)
     assert not first.resume and last.resume and last.out == "assets/mini"
