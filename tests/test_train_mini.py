@@ -8,6 +8,8 @@ Auxiliary labels are checked against a hand-built scene.
 from __future__ import annotations
 
 import importlib.util
+import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -248,9 +250,6 @@ def test_audio_pooled_probe_weights_are_the_stage_one_audio_importance(tm, built
 def test_the_documented_commands_reproduce_the_shipped_record(tm):
     """The docstring's commands for the shipped weights, parsed, give the settings assets/mini/training.json
     recorded at training time (the record is written from the arguments the run actually had)."""
-    import json
-    import shlex
-
     record = json.loads((ROOT / "assets" / "mini" / "training.json").read_text())
     doc = tm.__doc__.split("The shipped weights", 1)[1]
     commands = [
