@@ -16,7 +16,8 @@ from app import deploy
 
 SPACES = deploy.import_spaces()  # ZeroGPU: `spaces` must be imported before anything initialises CUDA
 
-from app import handlers  # noqa: E402 -- after `spaces`
+from app import work  # noqa: E402 -- after `spaces`
+from app.server import SERVER  # noqa: E402
 from app.ui import MAX_FILE_SIZE, build_demo  # noqa: E402
 
 
@@ -34,14 +35,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _load(name: str) -> None:
-    handlers.configure(name)
-    handlers.get_engine(name)
+    SERVER.configure(name)
+    work.get_engine(name)
 
 
 DEPLOYMENT = deploy.plan(sys.argv[1:] if __name__ == "__main__" else [])
 if DEPLOYMENT.shared:  # Spaces: load now (ZeroGPU wants the model on cuda at import), fall back to the mini
     DEPLOYMENT = deploy.load_or_fallback(DEPLOYMENT, _load)
-handlers.configure(DEPLOYMENT.model, DEPLOYMENT)
+SERVER.configure(DEPLOYMENT.model, DEPLOYMENT)
 demo = deploy.add_banner(build_demo(gpu=deploy.gpu_decorator(SPACES)), DEPLOYMENT.banner)
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from seats_core.method import default_drop_layers
+from seats_core.models.family import Qwen25OmniAdapter
 
-PAPER_DEPTH = 28  # Qwen2.5-Omni-7B's decoder layers, the model the paper's schedule was set on
-PAPER_DROPS, PAPER_LATE, _ = default_drop_layers(PAPER_DEPTH)  # Stage II "after layer d" (1-based), Stage III
+_PAPER = Qwen25OmniAdapter.paper  # Qwen2.5-Omni-7B, the model the paper's schedule was set on
+PAPER_DEPTH = _PAPER.num_layers
+PAPER_DROPS, PAPER_LATE = (
+    _PAPER.drop_layers,
+    _PAPER.late_layer,
+)  # Stage II "after layer d" (1-based), Stage III
 _DROPS = ", ".join(str(d) for d in PAPER_DROPS)
 
 ABOUT_MD = f"""

@@ -350,13 +350,14 @@ def _colorbar(fig: go.Figure, xaxis: str, yaxis: str, title: str) -> dict:
     )
 
 
-def paper_plan(num_layers: int) -> dict:
-    """A run-like {"plan": ...} for SEATS at the paper's defaults on `num_layers` layers (from SeatsConfig and
-    build_plan, so the boundaries follow the config, not fixed numbers)."""
+def paper_plan(num_layers: int, family: str = "qwen2_5_omni") -> dict:
+    """A run-like {"plan": ...} for SEATS at `family`'s paper defaults on `num_layers` layers (from the family's
+    recipe, SeatsConfig and build_plan, so the boundaries follow the config, not fixed numbers)."""
     from seats_core.attach import build_plan
     from seats_core.config import SeatsConfig
+    from seats_core.models.family import FAMILIES
 
-    cfg = SeatsConfig.make("seats", "R10").resolve(num_layers)
+    cfg = SeatsConfig.make("seats", "R10").resolve(FAMILIES[family].paper.for_depth(num_layers))
     return {"plan": [{"layer": d.layer, "kind": d.kind} for d in build_plan(cfg, num_layers)]}
 
 
@@ -371,7 +372,11 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
     if not analysis:
         return empty("dependency analysis not run yet", DEPENDENCY_HEIGHT)
     att, knock = analysis.get("attention", {}), analysis.get("knockout", {})
-    stages = run if run and run.get("plan") else paper_plan(int(analysis["num_layers"]))
+    stages = (
+        run
+        if run and run.get("plan")
+        else paper_plan(int(analysis["num_layers"]), analysis.get("family", "qwen2_5_omni"))
+    )
     seconds = analysis.get("seconds_per_window")
     fig = make_subplots(
         rows=2,

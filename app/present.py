@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from seats_core.analysis import verdict
 from seats_core.media import Clip
 
 from . import plots, render, report
@@ -19,9 +20,6 @@ from .files import WORKSPACE, Workspace
 
 MINI = T.MINI  # seats_core.models.loader.MINI
 
-FUSION_KL_FRACTION = (
-    0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
-)
 RUN_TITLES = {"full": "Full model", "method": "Pruned", "baseline": "Baseline"}
 
 
@@ -354,18 +352,6 @@ def speed_markdown(view: dict) -> str:
     return "\n".join(lines)
 
 
-def fusion_layer(analysis: dict) -> int | None:
-    """First k from which knocking out both modalities changes the answer little (KL below a share of its max)."""
-    kl = analysis.get("knockout", {}).get("both", {}).get("kl") or []
-    if not kl or max(kl) <= 0:
-        return None
-    limit = FUSION_KL_FRACTION * max(kl)
-    for k in range(len(kl)):
-        if all(x <= limit for x in kl[k:]):
-            return k
-    return None
-
-
 def dependency_markdown(analysis: dict | None, unavailable: str | None = None) -> str:
     intro = (
         "Knock out every video (or audio, or both) token from layer *k* on and see how much the answer moves. "
@@ -377,9 +363,7 @@ def dependency_markdown(analysis: dict | None, unavailable: str | None = None) -
         return f"{intro}\n\n**Analysis unavailable:** {unavailable}"
     if not analysis:
         return f"{intro}\n\nPress **Run dependency analysis** (one extra model pass per layer)."
-    k = fusion_layer(analysis)
-    where = f"For this clip, fusion is complete from about layer **{k}** on." if k is not None else ""
-    return f"{intro}\n\n{where}"
+    return f"{intro}\n\n{verdict(analysis).text}"
 
 
 # ---------------------------------------------------------------------------------------------------------------

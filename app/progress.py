@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from seats_core.hooks import Hooks
+
 # Share of one run's progress span given to each phase (encoders, prefill, then decode steps).
 ENCODE_SHARE = 0.3
 PREFILL_SHARE = 0.2
@@ -30,7 +32,7 @@ class RunProgress:
         self.adapter, self.report, self.max_new_tokens = adapter, report, max(1, max_new_tokens)
         self.lo, self.hi = span
         self.label = f"{label}: " if label else ""
-        self.handles: list = []
+        self.hooks = Hooks()
         self.steps = 0
 
     def _at(self, share: float, text: str) -> None:
@@ -59,10 +61,8 @@ class RunProgress:
             (ad.layers[0], self._layer0),
         ):
             if module is not None:
-                self.handles.append(module.register_forward_pre_hook(fn))
+                self.hooks.pre(module, fn, with_kwargs=False)
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles.clear()
+        self.hooks.remove()

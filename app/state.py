@@ -2,8 +2,9 @@
 
 A session is named by a random id the server issues. Each page's `gr.State` starts as its own copy of an empty
 dict (Gradio deep-copies a State's initial value per session and keeps it on the server); the first event puts the
-id in it (`session_of`), so the id never reaches the browser. Sessions live in a bounded store: the least recently used session goes first when the store is full. Nothing a client
-sends can name a file, a run or a session; handlers resolve everything from here.
+id in it (`Server.session_of` in server.py, whose SERVER holds the one store), so the id never reaches the
+browser. Sessions live in a bounded store: the least recently used session goes first when the store is full.
+Nothing a client sends can name a file, a run or a session; the events resolve everything from here.
 """
 
 from __future__ import annotations
@@ -76,22 +77,3 @@ class SessionStore:
 
     def __len__(self) -> int:
         return len(self._sessions)
-
-
-STORE = SessionStore()
-
-
-def session_of(box: dict | None) -> Session:
-    """The session of a page's gr.State dict (an id is issued on first use); without one, an empty session
-    that is not kept (so nothing can be read from it)."""
-    if not isinstance(box, dict):
-        return Session(STORE.new_id())
-    if "id" not in box:
-        box["id"] = STORE.new_id()
-    return STORE.get(box["id"])
-
-
-def forget(box) -> None:
-    """gr.State's delete_callback: the page was closed."""
-    if isinstance(box, dict):
-        STORE.drop(box.get("id"))

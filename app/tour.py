@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from seats_core.analysis import verdict
+
 from . import text as T
 
-FUSION_KL_FRACTION = (
-    0.1  # "fusion complete" once the both-modalities knockout KL stays below this share of its max
-)
 TITLES = ("What Stage I kept", "Where fusion completes", "What that buys")
 NEXT_LABEL = "Next"  # the buttons `page` refers to (the page's wiring names its buttons alike)
 SKIP_LABEL = "Skip tour"
@@ -92,16 +91,6 @@ def stage1_kept(run: dict) -> str:
     return "\n".join(lines)
 
 
-def fusion_layer(analysis: dict, fraction: float = FUSION_KL_FRACTION) -> int | None:
-    """First k from which knocking out both modalities (from 0-based layer k's input on) moves the answer little:
-    the KL stays below `fraction` of its maximum. None without a curve."""
-    kl = (analysis or {}).get("knockout", {}).get("both", {}).get("kl") or []
-    if not kl or max(kl) <= 0:
-        return None
-    limit = fraction * max(kl)
-    return next((k for k in range(len(kl)) if all(x <= limit for x in kl[k:])), None)
-
-
 def where_fusion_completes(run: dict, analysis: dict | None) -> str:
     """Step 2: from which layer this clip's answer no longer needs the video and audio tokens (the knockout
     curve), and where the run's plan starts running on text alone."""
@@ -117,27 +106,26 @@ def where_fusion_completes(run: dict, analysis: dict | None) -> str:
             f"{plan} Whether that is safe for *this* clip is what the **Dependency** tab measures: press **Run "
             "dependency analysis** to knock out the video and audio tokens from each layer on and watch the answer."
         )
-    k = fusion_layer(analysis)
-    kl = analysis["knockout"]["both"]["kl"]
-    if k is None:
-        return f"{plan} The knockout curve is flat for this clip: the answer never depended on the clip's tokens."
-    where = (
-        f"Removing every video and audio token from decoder layer **{k + 1}** on changes the answer little "
-        f"(KL {kl[k]:.2g} nats, against {max(kl):.2g} at most): by then the question's tokens have absorbed "
-        "what they need from the clip."
-    )
+    # the library's one verdict: the Dependency tab, the report and the CLI print the same
+    v = verdict(analysis)
+    if v.complete_from is None:
+        return f"{v.text} {plan}"
+    k = v.complete_from  # clip tokens removed from 0-based layer k on = from decoder layer k + 1
+    where = v.text
+    if k < len(analysis["knockout"]["both"]["kl"]) - 1:  # k = L: the answer reads the clip to the last layer
+        where += (
+            f" From decoder layer **{k + 1}** on, the question's tokens hold what they need from the clip."
+        )
     if text_from is None:
         return f"{where} {plan}"
     margin = text_from - (k + 1)
-    verdict = (
+    note = (
         f"so Stage III starts {margin} layer{'s' if margin != 1 else ''} after fusion completes: a safe margin."
         if margin >= 0
         else f"so Stage III starts {-margin} layer{'s' if margin != -1 else ''} *before* fusion completes for "
         "this clip: compare the answers to see whether it hurt."
     )
-    return (
-        f"{where} {plan[:-1]}, {verdict} The **Dependency** tab shows the curves with the boundaries marked."
-    )
+    return f"{where} {plan[:-1]}, {note} The **Dependency** tab shows the curves with the boundaries marked."
 
 
 def what_that_buys(run: dict, full: dict | None) -> str:

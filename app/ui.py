@@ -1,4 +1,7 @@
-"""The explorer's page layout and event wiring. Handlers live in handlers.py; this file only places components.
+"""The explorer's page layout and event wiring; this file only places components and wires their events.
+
+The events are in events.py (the page) and api.py (the /run endpoint); the request checks in checks.py; the
+model work in work.py; the one settings object, SERVER, in server.py.
 
 Model work (the second step of Run, the /run API, the dependency analysis) shares one queue slot
 (`concurrency_id=MODEL_QUEUE`, limit 1). Checking a Run request and decoding its clip (once per upload), loading an
@@ -15,10 +18,10 @@ import gradio as gr
 
 from seats_core.config import METHODS
 
-from . import about, examples, handlers, plots, present, tour
+from . import about, api, checks, events, examples, plots, present, tour, work
+from .checks import ADVANCED_DEFAULTS
 from .files import WORKSPACE
-from .handlers import ADVANCED_DEFAULTS
-from .state import forget, session_of
+from .server import SERVER
 
 MODEL_QUEUE = "model"
 MEDIA_QUEUE = "media"  # checking requests, decoding clips, loading examples, exports
@@ -102,7 +105,7 @@ def _advanced_widgets() -> dict[str, gr.components.Component]:
 
 
 def _model_info() -> str:
-    d = handlers.deployment()
+    d = SERVER.served()
     if d.shared:
         return f"This deployment serves {d.model} only (one model for every visitor)."
     return "Switching model reloads it (one model in memory at a time)."
@@ -110,19 +113,19 @@ def _model_info() -> str:
 
 def _examples_label() -> str:
     made_with = examples.index()["settings"].get("model")
-    if made_with == handlers.default_model():
+    if made_with == SERVER.model:
         return f"Examples (precomputed with {made_with}: load instantly)"
     return (
-        f"Examples (precomputed with the miniature `{made_with}`, not with {handlers.default_model()}: "
+        f"Examples (precomputed with the miniature `{made_with}`, not with {SERVER.model}: "
         "press Run to answer them with this model)"
     )
 
 
 def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
     """The explorer page. gpu: decorator for the model work (spaces.GPU on ZeroGPU, identity elsewhere).
-    The Model dropdown offers handlers.model_choices() (deploy.allowed_models of handlers.deployment())."""
-    compute_runs = gpu(handlers.run_models)
-    compute_analysis = gpu(handlers.run_analysis)
+    The Model dropdown offers SERVER.model_choices() (deploy.allowed_models of SERVER.served())."""
+    compute_runs = gpu(work.run_models)
+    compute_analysis = gpu(work.run_analysis)
     WORKSPACE.start()  # this process's folder; removes what killed processes left
 
     with gr.Blocks(title="SEATS Explorer", delete_cache=DELETE_CACHE) as demo:
@@ -137,26 +140,26 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 )
                 with gr.Row():
                     model = gr.Dropdown(
-                        handlers.model_choices(),
-                        value=handlers.default_model(),
+                        SERVER.model_choices(),
+                        value=SERVER.model,
                         label="Model",
                         info=_model_info(),
                     )
-                    method = gr.Dropdown(list(METHODS), value=handlers.DEFAULT_METHOD, label="Method")
+                    method = gr.Dropdown(list(METHODS), value=checks.DEFAULT_METHOD, label="Method")
                 with gr.Row():
                     retention = gr.Dropdown(
-                        handlers.presets(),
-                        value=handlers.DEFAULT_RETENTION,
+                        checks.presets(),
+                        value=checks.DEFAULT_RETENTION,
                         allow_custom_value=True,
                         label="Retention (preset, or type 'video,audio' e.g. 0.3,0.6)",
                     )
                     baseline = gr.Dropdown(
-                        list(handlers.BASELINES), value=handlers.DEFAULT_BASELINE, label="Baseline to compare"
+                        list(checks.BASELINES), value=checks.DEFAULT_BASELINE, label="Baseline to compare"
                     )
                 max_new = gr.Slider(
                     1,
-                    handlers.MAX_NEW_TOKENS_LIMIT,
-                    handlers.DEFAULT_MAX_NEW_TOKENS,
+                    checks.MAX_NEW_TOKENS_LIMIT,
+                    checks.DEFAULT_MAX_NEW_TOKENS,
                     step=1,
                     label="Max new tokens",
                 )
@@ -189,7 +192,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 )
                 with gr.Row():
                     run_choice = gr.Radio([], label="Run to explore")
-                    audio_mode = gr.Radio(list(handlers.AUDIO_MODES), value="waveform", label="Audio view")
+                    audio_mode = gr.Radio(list(checks.AUDIO_MODES), value="waveform", label="Audio view")
                 layer = gr.Slider(0, 1, 0, step=1, label="Layer", elem_id="layer-slider")
                 strip = gr.Plot(label="Tokens alive per layer", show_label=False)
                 strip_legend = gr.Markdown()
@@ -249,7 +252,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 gr.HTML(about.STAGE_SVG)
                 gr.Markdown(about.ABOUT_MD)
 
-        sid = gr.State({}, delete_callback=forget)  # per page, server-side: holds the session id
+        sid = gr.State({}, delete_callback=SERVER.forget)  # per page, server-side: holds the session id
         api_answer = gr.Textbox(visible=False)
         api_result = gr.JSON(visible=False)
         api_btn = gr.Button(visible=False)
@@ -265,45 +268,55 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         adv_names = list(adv)
 
         def on_check(session_id, clip, q, m, meth, ret, base, n_new, *adv_values):
-            handlers.check_run(
-                session_of(session_id), clip, q, m, meth, ret, base, n_new, dict(zip(adv_names, adv_values))
+            events.check_run(
+                SERVER.session_of(session_id),
+                clip,
+                q,
+                m,
+                meth,
+                ret,
+                base,
+                n_new,
+                dict(zip(adv_names, adv_values)),
             )
 
         def on_run(session_id, progress=gr.Progress()):
-            out = handlers.run_pending(session_of(session_id), progress=progress, compute=compute_runs)
+            out = events.run_pending(SERVER.session_of(session_id), progress=progress, compute=compute_runs)
             return [out[n] for n in RUN_OUTPUTS]
 
         def on_example(session_id, clip, q):
-            out = handlers.load_example(session_of(session_id), clip, q)
+            out = events.load_example(SERVER.session_of(session_id), clip, q)
             return [out[n] for n in RUN_OUTPUTS]
 
         def on_explore(session_id, key, lyr, mode):
-            out = handlers.explore(session_of(session_id), key, lyr, mode)
+            out = events.explore(SERVER.session_of(session_id), key, lyr, mode)
             return [out[n] for n in EXPLORE_OUTPUTS]
 
         def on_inspect_frames(session_id, key, lyr, evt: gr.SelectData):
-            return handlers.inspect(session_of(session_id), key, lyr, "frames", evt.index)
+            return events.inspect(SERVER.session_of(session_id), key, lyr, "frames", evt.index)
 
         def on_inspect_audio(session_id, key, lyr, evt: gr.SelectData):
-            return handlers.inspect(session_of(session_id), key, lyr, "audio", evt.index)
+            return events.inspect(SERVER.session_of(session_id), key, lyr, "audio", evt.index)
 
         def on_tour(step):
             def handler(session_id):
-                out = step(session_of(session_id))
+                out = step(SERVER.session_of(session_id))
                 return [out[n] for n in TOUR_OUTPUTS]
 
             return handler
 
         def on_analyze(session_id, m, progress=gr.Progress()):
-            out = handlers.analyze(session_of(session_id), m, progress=progress, compute=compute_analysis)
+            out = events.analyze(
+                SERVER.session_of(session_id), m, progress=progress, compute=compute_analysis
+            )
             return [out[n] for n in ANALYZE_OUTPUTS]
 
         def on_export(session_id):
-            out = handlers.export(session_of(session_id))
+            out = events.export(SERVER.session_of(session_id))
             return [out[n] for n in EXPORT_OUTPUTS]
 
         def on_api(clip, q, meth, ret, n_new, progress=gr.Progress()):
-            return handlers.api_run(clip, q, meth, ret, n_new, progress=progress, compute=compute_runs)
+            return api.api_run(clip, q, meth, ret, n_new, progress=progress, compute=compute_runs)
 
         run_inputs = [sid, video, question, model, method, retention, baseline, max_new, *adv.values()]
         checked = run_btn.click(
@@ -318,7 +331,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         )  # fmt: skip
         stop_btn.click(None, None, None, cancels=[run_event])
         scene_btn.click(
-            handlers.new_scene, None, [video, question], concurrency_id=MEDIA_QUEUE,
+            events.new_scene, None, [video, question], concurrency_id=MEDIA_QUEUE,
             concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private",
         )  # fmt: skip
         if rows:
@@ -360,7 +373,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 concurrency_limit=EXPLORE_CONCURRENCY, api_visibility="private", show_progress="hidden",
             )  # fmt: skip
         tour_out = [comps[n] for n in TOUR_OUTPUTS]
-        for button, step in ((tour_next, handlers.tour_next), (tour_skip, handlers.tour_skip)):
+        for button, step in ((tour_next, events.tour_next), (tour_skip, events.tour_skip)):
             button.click(
                 on_tour(step), [sid], tour_out, concurrency_id=EXPLORE_QUEUE,
                 concurrency_limit=EXPLORE_CONCURRENCY, api_visibility="private", show_progress="hidden",

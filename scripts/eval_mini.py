@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from seats_core import scenes  # noqa: E402
 from seats_core.attach import build_plan  # noqa: E402
 from seats_core.config import METHODS, SeatsConfig  # noqa: E402
-from seats_core.method import PRESETS  # noqa: E402
 from seats_core.pipeline import Engine  # noqa: E402
 
 RETENTIONS = ("R35", "R25", "R15", "R10")
@@ -55,7 +54,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def configs(methods: list[str], retentions: list[str], num_layers: int) -> list[tuple[str, str, SeatsConfig]]:
+def configs(methods: list[str], retentions: list[str], recipe) -> list[tuple[str, str, SeatsConfig]]:
     """(method, retention name, config): full once, then every method at every retention it can reach.
 
     FastV drops once after layer 2, so its layer average cannot go below 2/L (R10's 0.06 video is out of reach
@@ -64,12 +63,12 @@ def configs(methods: list[str], retentions: list[str], num_layers: int) -> list[
     out = [("full", "-", SeatsConfig.make("full", "R10"))]
     for m in methods:
         for r in retentions:
-            pair = PRESETS[r]
+            pair = recipe.presets[r]
             if m == "fastv":  # video-only method: keeps all audio
                 pair = (pair[0], 1.0)
             cfg = SeatsConfig.make(m, pair)
             try:
-                build_plan(cfg.resolve(num_layers), num_layers)
+                build_plan(cfg.resolve(recipe), recipe.num_layers)
             except ValueError as e:
                 print(f"skip {m} at {r}: {e}", flush=True)
                 continue
@@ -103,7 +102,7 @@ def knockout_curves(engine: Engine, sample: scenes.Sample) -> dict:
     """One question's knockout curves and attention shares (seats_core.analysis.analyze)."""
     from seats_core.analysis import analyze
 
-    res = analyze(engine, engine.prepare(sample.clip(scenes.MINI_MEDIA), sample.question))
+    res = analyze(engine, engine.prepare(sample.clip(engine.media()), sample.question))
     out = {
         mode: {"kl": c["kl"], "answer_logprob": c["answer_logprob"]} for mode, c in res["knockout"].items()
     }
@@ -151,11 +150,11 @@ def worker(args, cfgs, indices: list[int], partial: Path) -> tuple[list[dict], l
                 print(f"time limit: this worker stops after {n} questions", flush=True)
                 break
             s = scenes.set_sample(args.seed, i)
-            prep = engine.prepare(s.clip(scenes.MINI_MEDIA), s.question)
+            prep = engine.prepare(s.clip(engine.media()), s.question)
             rec = {"i": i, "seed": s.seed, "kind": s.kind, "modalities": s.modalities, "answer": s.answer}
             rec["correct"] = {}
             for m, r, cfg in cfgs:
-                ans = engine.run(prep, cfg, max_new_tokens=args.max_new_tokens)["answer"]
+                ans = engine.run(prep, cfg, max_new_tokens=args.max_new_tokens).answer
                 rec["correct"][f"{m}@{r}"] = int(scenes.parse_answer(ans) == s.answer)
             records.append(rec)
             f.write(json.dumps(rec) + "\n")
@@ -184,7 +183,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     methods = [m for m in args.methods.split(",") if m]
     retentions = [r for r in args.retentions.split(",") if r]
-    cfgs = configs(methods, retentions, 28)  # the miniature's depth (mini.build_config)
+    cfgs = configs(methods, retentions, Engine("mini", device="cpu").adapter.recipe)
     out_path = Path(args.json_out)
     t0 = time.perf_counter()
     shards = [

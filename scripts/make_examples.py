@@ -2,7 +2,6 @@
 
     python scripts/make_examples.py [--model mini] [--out assets/examples] [--max-new-tokens 16]
 
-    python scripts/make_examples.py --convert   # rewrite stored Engine.run results as RunRecords (no generation)
 
 Writes <name>.mp4 (each well under 2 MB), <name>.results.json ({"runs": {full, method, baseline}}: RunRecord
 dicts), <name>.analysis.json when seats_core.analysis exists, and index.json (see app/examples.py). Rerun it
@@ -24,7 +23,6 @@ from app.examples import INDEX, file_sha256  # noqa: E402
 from seats_core import scenes  # noqa: E402
 from seats_core.config import SeatsConfig  # noqa: E402
 from seats_core.pipeline import Engine  # noqa: E402
-from seats_core.record import RunRecord  # noqa: E402
 
 METHOD, RETENTION, BASELINE = "seats", "R10", "divprune-om"
 MAX_BYTES = 2 * 1024 * 1024
@@ -50,46 +48,19 @@ def scene(kind: str, index: int) -> scenes.Sample:
 
 def precompute(engine: Engine, clip: Path, question: str, max_new_tokens: int) -> tuple[dict, dict | None]:
     """The three runs the explorer shows by default, and the dependency analysis where available."""
-    media = engine.media()
-    prep = engine.prepare(str(clip), question, media)
+    prep = engine.prepare(str(clip), question)
     configs = {
         "full": SeatsConfig.make("full", RETENTION),
         "method": SeatsConfig.make(METHOD, RETENTION),
         "baseline": SeatsConfig.make(BASELINE, RETENTION),
     }
-    runs = {
-        k: RunRecord.from_run(
-            engine, prep, engine.run(prep, c, max_new_tokens=max_new_tokens), media
-        ).to_dict()
-        for k, c in configs.items()
-    }
+    runs = {k: engine.run(prep, c, max_new_tokens=max_new_tokens).to_dict() for k, c in configs.items()}
     try:
         from seats_core import analysis
     except ModuleNotFoundError:
         return runs, None
     result = analysis.analyze(engine, prep)
-    result["clip"]["path"] = clip.name
     return runs, result
-
-
-def convert(engine: Engine, out: Path) -> int:
-    """Rewrite each example's stored Engine.run results as RunRecords: the clip is prepared again (decode and
-    processor only) for its geometry; answers, tokens and timings are kept as they were measured."""
-    index = json.loads((out / INDEX).read_text())
-    for entry in index["examples"]:
-        path = out / entry["results"]
-        runs = json.loads(path.read_text())["runs"]
-        media = engine.media()
-        prep = engine.prepare(str(out / entry["clip"]), entry["question"], media)
-        records = {
-            k: run
-            if "error" in run or "version" in run
-            else RunRecord.from_run(engine, prep, run, media).to_dict()
-            for k, run in runs.items()
-        }
-        path.write_text(json.dumps({"runs": records}))
-        print(f"{path.name}: {len(records)} run records")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,13 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="mini")
     p.add_argument("--out", default=str(ROOT / "assets" / "examples"))
     p.add_argument("--max-new-tokens", type=int, default=16)
-    p.add_argument("--convert", action="store_true", help="rewrite stored results as run records and stop")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     engine = Engine(args.model)
-    if args.convert:
-        return convert(engine, out)
     entries = []
     for index, (name, title, kind) in enumerate(EXAMPLES):
         sample = scene(kind, index)

@@ -60,6 +60,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seats_core import scenes  # noqa: E402
+from seats_core.hooks import Hooks  # noqa: E402
 from seats_core.layout import AUDIO, VIDEO, build_layout  # noqa: E402
 from seats_core.models import mini  # noqa: E402
 from seats_core.models.adapter import OmniAdapter  # noqa: E402
@@ -194,7 +195,7 @@ def _trim_audio(inputs: dict) -> dict:
 
 def prepare(engine: Engine, sample: scenes.Sample) -> dict:
     """Inputs of one question exactly as at inference (Engine.prepare), for the held-out check."""
-    prep = engine.prepare(sample.clip(scenes.MINI_MEDIA), sample.question)
+    prep = engine.prepare(sample.clip(engine.media()), sample.question)
     tok = engine.model.processor.tokenizer
     return {
         "inputs": _trim_audio(prep.inputs),
@@ -209,7 +210,7 @@ def prepare(engine: Engine, sample: scenes.Sample) -> dict:
 
 def clip_prefix(engine: Engine, sample: scenes.Sample) -> tuple[dict, object]:
     """Processor inputs of the prompt prefix (system turn + user turn up to and including the media block)."""
-    clip = sample.clip(scenes.MINI_MEDIA)
+    clip = sample.clip(engine.media())
     processor = engine.model.processor
     text = dialogue_text(processor, engine.model.system_prompt, [{"question": "", "answer": "A"}])
     prefix = text.split(MEDIA_END, 1)[0] + MEDIA_END
@@ -403,11 +404,17 @@ def pooled_by_importance(engine: Engine, qk: tuple, v: torch.Tensor, grid: torch
     from seats_core import method as M
 
     q, k, scale = qk  # (H, N, d) in the encoder's row order
-    grids = int(grid[0, 0])
-    bounds = M.fixed_chunks(q.shape[1], M.VIDEO_BLOCK_GRIDS * (q.shape[1] // grids))
-    imp = M.pool_rows(received_in_chunks(q, k, bounds, scale), engine.adapter.spatial_merge_size**2)
-    order = engine.adapter.vision_raster_order(grid)
-    imp = (imp if order is None else imp[order]).reshape(grids, -1)  # (grids, tokens per pair)
+    grids, ad = int(grid[0, 0]), engine.adapter
+    window = ad.recipe.video_block_grids * (q.shape[1] // grids)  # patches per Stage-I window
+    imp = M.video_token_importance(
+        q,
+        k,
+        scale,
+        window,
+        ad.spatial_merge_size**2,
+        ad.vision_raster_order(grid),
+        received=received_in_chunks,
+    ).reshape(grids, -1)  # (grids, tokens per pair)
     w = imp / imp.sum(dim=1, keepdim=True)
     return torch.einsum("gt,gtd->gd", w.to(v.dtype), v.reshape(grids, w.shape[1], -1))
 
@@ -445,22 +452,19 @@ def encode_media_with_qk(engine: Engine, model, inputs: dict, pooled: bool = Tru
     """encode_media, plus (when pooled) the q/k the Stage-I importance reads, as attach's hooks capture them:
     ((video, audio), {"video": vision_qk, "audio": audio_qk})."""
     ad, captured = engine.adapter, {}
-    hooks = []
-    if pooled:
+    with Hooks() as hooks:
         for name, module, qk_of in (
             ("video", ad.vision_last_block, ad.vision_qk),
             ("audio", ad.audio_last_layer, ad.audio_qk),
         ):
+            if not pooled:
+                break
 
             def grab(m, args, kwargs, name=name, qk_of=qk_of):
                 captured[name] = qk_of(args, kwargs)
 
-            hooks.append(module.register_forward_pre_hook(grab, with_kwargs=True))
-    try:
+            hooks.pre(module, grab)
         return encode_media(model, inputs), captured
-    finally:
-        for h in hooks:
-            h.remove()
 
 
 def encoder_losses(engine: Engine, model, heads, sample: scenes.Sample, pooled: bool = False) -> dict:
@@ -594,7 +598,7 @@ def knockout_layers(rng: np.random.Generator, rows: int, layers: int, args) -> t
     return torch.from_numpy(np.where(hit, rng.integers(args.knockout_from, layers, size=rows), layers))
 
 
-def _knockout_hooks(llm, is_media: torch.Tensor, from_layer: torch.Tensor) -> list:
+def _knockout_hooks(llm, is_media: torch.Tensor, from_layer: torch.Tensor) -> Hooks:
     """Pre-hooks that remove the media keys for non-media queries of row b in layers >= from_layer[b].
 
     The same as SEATS Stage III / the knockout analysis (SEATS_SPEC §8) applied to a random late layer: the answer
@@ -617,15 +621,18 @@ def _knockout_hooks(llm, is_media: torch.Tensor, from_layer: torch.Tensor) -> li
 
         return pre
 
-    return [layer.register_forward_pre_hook(hook(i), with_kwargs=True) for i, layer in enumerate(llm.layers)]
+    hooks = Hooks()
+    for i, layer in enumerate(llm.layers):
+        hooks.pre(layer, hook(i))
+    return hooks
 
 
 def decoder_losses(model, heads, batch: dict, args, letter_ids: list[int]) -> dict:
     embeds = model.model.get_input_embeddings()(batch["ids"])
     embeds = torch.where(batch["is_media"], batch["media"], embeds)
     llm = model.model.language_model
-    hooks = _knockout_hooks(llm, batch["is_media"], batch["knockout"]) if "knockout" in batch else []
-    try:
+    hooks = _knockout_hooks(llm, batch["is_media"], batch["knockout"]) if "knockout" in batch else Hooks()
+    with hooks:
         out = llm(
             inputs_embeds=embeds,
             attention_mask=batch["mask"],
@@ -634,9 +641,6 @@ def decoder_losses(model, heads, batch: dict, args, letter_ids: list[int]) -> di
             use_cache=False,
             return_dict=True,
         )
-    finally:
-        for h in hooks:
-            h.remove()
     hs, lab = out.hidden_states, batch["labels"]
     t = lab["answer"]
     sel = t != IGNORE
@@ -691,7 +695,7 @@ def check_prefix_composition(engine: Engine, cache_item: dict, sample: scenes.Sa
     processor = engine.model.processor
     qs = pick_questions(np.random.default_rng(0), sample.slots, args.questions)
     text = dialogue_text(processor, engine.model.system_prompt, qs)
-    clip = sample.clip(scenes.MINI_MEDIA)
+    clip = sample.clip(engine.media())
     full = _trim_audio(
         OmniAdapter.processor_inputs(processor, text, clip.frames, clip.fps, clip.audio, clip.sample_rate)
     )
@@ -871,7 +875,7 @@ def training_record(args, model, step: int, train_min: float, ev: dict, log: lis
             "durations_s": list(scenes.DURATIONS_S),
             "frame_size": list(scenes.FRAME_SIZE),
         },
-        "media": {"min_pixels": scenes.MINI_MEDIA.min_pixels, "max_pixels": scenes.MINI_MEDIA.max_pixels},
+        "media": {k: v for k, v in OmniAdapter(model).media_budget().items() if k != "factor"},
         "widths": {
             "hidden": cfg.text_config.hidden_size,
             "layers": cfg.text_config.num_hidden_layers,

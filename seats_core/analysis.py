@@ -12,6 +12,11 @@ For one clip and question, from a single unpruned prefill:
   k..L-1 on the survivors alone (kept tokens keep their positions): the first answer token's distribution is
   compared with the full run's (KL(full || knocked)) and the full run's greedy token's log-probability is
   read off. k = L is the full run itself. One prefill is captured; each k continues from its stored input.
+- fusion: in a run of its own, every query row's attention mass on text / video / audio keys at every layer
+  (seats_core.fusion), with the last prompt token's and the first answer token's rows over the clip's tokens.
+- verdict: from the "both" knockout curve, either "this answer never depended on the clip" (the curve never
+  rises above KL_FLOOR) or the layer from which removing every clip token stops mattering (`fusion_verdict`).
+  Every page, tour, report and CLI line that speaks of fusion prints this one verdict.
 """
 
 from __future__ import annotations
@@ -19,16 +24,24 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from .fusion import measure_fusion
 from .layout import AUDIO, TEXT, VIDEO, TokenLayout, build_layout
 from .models.family import FamilyAdapter as OmniAdapter
 
 MODES = {"video": (VIDEO,), "audio": (AUDIO,), "both": (VIDEO, AUDIO)}  # knockout mode -> modalities removed
 SHARE_ORDER = (TEXT, VIDEO, AUDIO)  # order of the three numbers in attention.share
+# The verdict's floor, in nats of KL(full || knocked) on the first answer token. For a confident answer (p ~ 1, as
+# the miniature's option letters are), the KL is about -ln p_knocked(answer): 0.05 nats = the knocked-out run
+# still gives that answer >= 95% (e^-0.05) of its probability. That is far above the analysis' numerical noise
+# (~1e-6 in fp32, ~1e-3 in bf16) and far below the peaks of clips whose answer needs them (0.66-7.7 nats on the
+# shipped examples that need sound and picture); the test pattern's 0.0013 and count_tones' 0.0002 lie under it.
+KL_FLOOR = 0.05
 
 
 @dataclass
@@ -195,6 +208,66 @@ def knockout(ad: OmniAdapter, cap: Capture, layout: TokenLayout, progress=None) 
     return curves, answer
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Where fusion completes for one clip, from its "both" knockout curve (what `analyze --json` calls verdict).
+
+    complete_from: the knockout's k (0-based: every clip token removed from layer k's input on; the explorer's
+    1-based decoder layer k + 1) from which the curve stays at or under `floor`, or None when it never rises above
+    it ("this answer never depended on the clip"); max_kl: the curve's maximum, in nats; text: the one sentence
+    every page prints.
+    """
+
+    complete_from: int | None
+    max_kl: float
+    floor: float
+    text: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fusion_verdict(kl: Sequence[float], floor: float = KL_FLOOR) -> Verdict:
+    """The verdict of a knockout curve kl[k], k = 0..L (KL in nats; kl[L] = 0 is the full run itself).
+
+    If no k moves the answer by more than `floor`, no layer is claimed. Otherwise complete_from is the first k with
+    kl[j] <= floor for every j >= k: removing every clip token from decoder layer k + 1 (1-based) on stops
+    mattering, while removing them one layer earlier still moves the answer.
+    """
+    kl = [float(x) for x in kl]
+    if not kl or any(x != x for x in kl):
+        raise ValueError("the knockout curve is empty or holds NaN")
+    if floor <= 0:
+        raise ValueError(f"the floor must be positive, got {floor}")
+    peak = max(kl)
+    if peak <= floor:
+        text = (
+            f"This answer never depended on the clip: removing every video and audio token, from any layer on, "
+            f"moves it by at most {peak:.2g} nats (KL), under the {floor:g}-nat floor. No fusion layer is claimed."
+        )
+        return Verdict(None, peak, floor, text)
+    k = next(k for k in range(len(kl)) if all(x <= floor for x in kl[k:]))  # >= 1: kl[k - 1] > floor
+    L = len(kl) - 1
+    if k >= L:
+        text = (
+            f"This answer needs the clip up to the last decoder layer: removing every video and audio token before "
+            f"layer {L} still moves it by {kl[L - 1]:.2g} nats (KL; floor {floor:g}, at most {peak:.2g})."
+        )
+    else:
+        text = (
+            f"Fusion is complete from decoder layer {k + 1} on: removing every video and audio token from there "
+            f"moves the answer by at most {max(kl[k:]):.2g} nats (KL), under the {floor:g}-nat floor; removing "
+            f"them from layer {k} on still moves it by {kl[k - 1]:.2g} (at most {peak:.2g})."
+        )
+    return Verdict(k, peak, floor, text)
+
+
+def verdict(analysis: dict, floor: float = KL_FLOOR) -> Verdict:
+    """The verdict of an analysis result (`analyze`'s dict, also one saved before verdicts existed), recomputed
+    from its "both" knockout curve: the one call behind every sentence about where fusion completes."""
+    return fusion_verdict(analysis["knockout"]["both"]["kl"], floor)
+
+
 @torch.inference_mode()
 def analyze(engine, prep, *, progress=None) -> dict:
     """Attention shares and knockout curves for one prepared clip + question (JSON-ready dict).
@@ -222,6 +295,8 @@ def analyze(engine, prep, *, progress=None) -> dict:
         if progress is not None:
             progress(0.5 * (layer + 1) / ad.num_layers, f"attention: layer {layer}")
     t2 = time.perf_counter()
+    fusion = measure_fusion(engine.model.thinker, inputs, has_audio=prep.clip.has_audio)  # a run of its own
+    t_fusion = time.perf_counter()
     curves, answer = knockout(ad, cap, layout, progress)
     t3 = time.perf_counter()
     tokenizer = getattr(engine.model.processor, "tokenizer", None)
@@ -229,6 +304,7 @@ def analyze(engine, prep, *, progress=None) -> dict:
 
     return {
         "num_layers": ad.num_layers,
+        "family": ad.family,
         "model": engine.model.name,
         "question": prep.question,
         "clip": clip_summary(prep.clip),
@@ -241,13 +317,16 @@ def analyze(engine, prep, *, progress=None) -> dict:
         "answer_token": tokenizer.decode([answer]) if tokenizer is not None else None,
         "attention": attention,
         "knockout": curves,
+        "fusion": fusion.to_dict(),
+        "verdict": fusion_verdict(curves["both"]["kl"]).to_dict(),
         "method": "attention: head-mean causal softmax of the question rows, recomputed from each layer's input; "
         "knockout: tokens removed from layer k's input on, layers k..L-1 rerun on the rest, KL(full || knocked) "
         "of the first answer token in nats (SEATS_SPEC §8)",
         "timing_ms": {
             "prefill": round((t1 - t0) * 1e3, 3),
             "attention": round((t2 - t1) * 1e3, 3),
-            "knockout": round((t3 - t2) * 1e3, 3),
+            "fusion": round((t_fusion - t2) * 1e3, 3),
+            "knockout": round((t3 - t_fusion) * 1e3, 3),
         },
         "device": describe_device(cap.cos.device),
     }
@@ -267,6 +346,7 @@ def summary(result: dict) -> str:
         kls = "  ".join(f"{result['knockout'][m]['kl'][k]:>9.3g}" for m in MODES)
         lines.append(f"{k:>5} {share[0]:>7.3f} {share[1]:>7.3f} {share[2]:>7.3f}   {kls}")
     lines.append("share: question tokens' head-mean attention mass; KL: from layer k on without the modality")
+    lines.append(verdict(result).text)
     return "\n".join(lines)
 
 

@@ -21,13 +21,16 @@ Every module path, kwarg name and layout constant comes from the model family's 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import torch
 
 from . import method as M
 from .config import SeatsConfig
-from .layout import AUDIO, TEXT, VIDEO, build_layout
-from .methods import BEFORE_LLM, USES_IMPORTANCE, Drop, build_plan
+from .hooks import Hooks
+from .layout import AUDIO, VIDEO, build_layout
+from .measure import sync
+from .methods import BEFORE_LLM, STAGES, USES_IMPORTANCE, Drop, DropContext, build_plan
 from .models.family import get_adapter
 from .trace import PruneTrace
 
@@ -35,15 +38,33 @@ from .trace import PruneTrace
 __all__ = ["BEFORE_LLM", "USES_IMPORTANCE", "Drop", "Pruner", "build_plan"]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _clock(device: torch.device) -> float:
     """time.perf_counter() after the device's queued work is done."""
-    _sync(device)
+    sync(device)
     return time.perf_counter()
+
+
+@dataclass
+class _Prefill:
+    """Per-prefill state of the hooks (batch 1; S = prompt length, positions in original coordinates).
+
+    alive: (S_cur,) original positions still in the sequence; cache_alive: layer -> the positions its KV cache
+    holds; modality, window: (S,); rank: modality -> (S,) k-th token of that modality; importance: modality ->
+    (N_m,) Stage-I statistic in sequence order; extras: per-layer injections (DeepStack); copies: (trace tensor,
+    indices, values) written to the host after a drop's timed region.
+    """
+
+    grid: torch.Tensor | None
+    spg: float
+    alive: torch.Tensor
+    modality: torch.Tensor
+    window: torch.Tensor
+    rank: dict
+    device: torch.device
+    cache_alive: dict = field(default_factory=dict)
+    importance: dict = field(default_factory=dict)
+    extras: dict | None = None
+    copies: list = field(default_factory=list)
 
 
 class Pruner:
@@ -58,47 +79,41 @@ class Pruner:
         seconds_per_grid: float = 1.0,
     ):
         self.ad = get_adapter(thinker)
-        self.config = config.resolve(
-            self.ad.num_layers, presets=self.ad.presets, layout=self.ad.drop_layout()
-        )
+        self.recipe = self.ad.recipe
+        self.config = config.resolve(self.ad)
         self.plan = build_plan(self.config, self.ad.num_layers) if plan is None else list(plan)
         self._drops = {d.layer: d for d in self.plan}
         self._last_drop = max(self._drops, default=-1)
         if len(self._drops) != len(self.plan):
             raise ValueError("two drops at the same layer")
         self._needs_importance = any(d.kind in USES_IMPORTANCE for d in self.plan)
-        self._handles: list = []
+        self._hooks = Hooks()
         self.trace: PruneTrace | None = None
         self.traces: list[PruneTrace] = []
         self.seconds_per_grid = seconds_per_grid  # temporal_patch_size / fps; 1.0 at the paper's 2 fps
         self._prefill = False
-        self._state: dict | None = None
+        self._state: _Prefill | None = None
         self._vision: dict = {}
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def __enter__(self) -> Pruner:
-        if self._handles:
+        if self._hooks.active:
             raise RuntimeError("this Pruner is already attached")
-        ad = self.ad
-        self._handles.append(ad.thinker.register_forward_pre_hook(self._on_call, with_kwargs=True))
-        self._handles.append(ad.thinker.register_forward_hook(self._after_call, with_kwargs=True))
-        self._handles.append(ad.visual.register_forward_pre_hook(self._on_visual, with_kwargs=True))
-        self._handles.append(ad.text_model.register_forward_pre_hook(self._on_decoder, with_kwargs=True))
-        if self._needs_importance:
-            self._handles.append(
-                ad.vision_last_block.register_forward_pre_hook(self._on_vision, with_kwargs=True)
-            )
-            self._handles.append(
-                ad.audio_last_layer.register_forward_pre_hook(self._on_audio, with_kwargs=True)
-            )
-        for i, layer in enumerate(ad.layers):
-            self._handles.append(layer.register_forward_pre_hook(self._layer_hook(i), with_kwargs=True))
+        ad, h = self.ad, self._hooks
+        try:
+            h.pre(ad.thinker, self._on_call).post(ad.thinker, self._after_call)
+            h.pre(ad.visual, self._on_visual).pre(ad.text_model, self._on_decoder)
+            if self._needs_importance:
+                h.pre(ad.vision_last_block, self._on_vision).pre(ad.audio_last_layer, self._on_audio)
+            for i, layer in enumerate(ad.layers):
+                h.pre(layer, self._layer_hook(i))
+        except BaseException:
+            h.remove()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        self._hooks.remove()
         self._prefill = False
         self._state = None
         self._vision = {}
@@ -120,15 +135,12 @@ class Pruner:
             dev = ids.device
             self.trace = PruneTrace.new(layout, self.ad.num_layers)
             self.trace.importance_ms = self._vision.get("importance_ms", 0.0)  # encoder ran before this call
-            self._state = dict(
+            self._state = _Prefill(
                 grid=grid,
                 spg=spg,
                 alive=torch.arange(layout.length, device=dev),
-                cache_alive={},
                 modality=layout.modality.to(dev),
                 window=layout.window.to(dev),
-                importance={},
-                extras=None,
                 # (S,) per modality: position k means "the k-th token of that modality" (original order)
                 rank={m: (layout.modality == m).cumsum(0).sub(1).to(dev) for m in (VIDEO, AUDIO)},
                 device=dev,
@@ -150,7 +162,7 @@ class Pruner:
         kwargs, extras = self.ad.take_decoder_extras(kwargs)
         if extras is None:
             return None
-        self._state["extras"] = extras
+        self._state.extras = extras
         return args, kwargs
 
     def _after_call(self, module, args, kwargs, output):
@@ -176,14 +188,12 @@ class Pruner:
         q, k, scale = self.ad.vision_qk(args, kwargs)  # (H, N, d) in the encoder's row order
         gt, gh, gw = (int(x) for x in grid[0])
         if self.config.window_rule == "authors":  # fixed blocks of 2 temporal grids (spec §9)
-            grids = M.VIDEO_BLOCK_GRIDS
+            grids = self.recipe.video_block_grids
         else:  # the family's interleave chunk in time
             grids = self.ad.stage1_video_grids(self.seconds_per_grid)
-        chunk = grids * gh * gw  # patches per Stage-I window
-        imp = M.chunked_received_attention(q, k, M.fixed_chunks(q.shape[1], chunk), scale)  # (N,) per patch
-        per_token = M.pool_rows(imp, self.ad.spatial_merge_size**2)  # (N/4,) per LLM token, encoder order
-        order = self.ad.vision_raster_order(grid)
-        self._vision["importance"] = per_token if order is None else per_token[order]
+        self._vision["importance"] = M.video_token_importance(  # (N/4,) per LLM token, raster order
+            q, k, scale, grids * gh * gw, self.ad.spatial_merge_size**2, self.ad.vision_raster_order(grid)
+        )
         self._add_importance_ms(t0, dev)
         return None
 
@@ -191,11 +201,11 @@ class Pruner:
         st = self._state if self._prefill else None
         if st is None:
             return None
-        t0 = _clock(st["device"])
+        t0 = _clock(st.device)
         q, k, scale, cu = self.ad.audio_qk(args, kwargs)  # (H, N, d), chunk boundaries (C+1,)
         imp = M.chunked_received_attention(q, k, cu.tolist(), scale)  # (N,) per encoder row
-        st["importance"][AUDIO] = M.pool_rows(imp, self.ad.audio_pool)  # (N / pool,) per audio token
-        self._add_importance_ms(t0, st["device"])
+        st.importance[AUDIO] = M.pool_rows(imp, self.ad.audio_pool)  # (N / pool,) per audio token
+        self._add_importance_ms(t0, st.device)
         return None
 
     def _add_importance_ms(self, t0: float, device: torch.device) -> None:
@@ -224,175 +234,119 @@ class Pruner:
             return None
         st = self._state
         hidden = ad.split_layer_call(args, kwargs)
-        extras = st["extras"]
+        extras = st.extras
         if extras is not None and 1 <= i <= len(extras["embeds"]):
             hidden = self._inject(hidden, extras["embeds"][i - 1])  # after layer i-1, before a drop at i
         if i in self._drops:
             hidden = self._drop(self._drops[i], hidden, kwargs)
-        alive = st["alive"]
-        full = self.trace.layout.length
-        if alive.numel() != full:
+        alive = st.alive
+        if alive.numel() != self.trace.layout.length:
             kwargs = ad.slice_layer_kwargs(kwargs, alive)
-        st["cache_alive"][i] = alive
+        st.cache_alive[i] = alive
         return ad.join_layer_call(args, kwargs, hidden)
 
     def _inject(self, hidden: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
         """Add DeepStack features (Nv, D), one row per original video token, to the video tokens alive."""
         st = self._state
-        alive = st["alive"]
-        rows = (
-            (st["modality"][alive] == VIDEO).nonzero().squeeze(-1)
-        )  # (n,) video rows of the current sequence
+        alive = st.alive
+        rows = (st.modality[alive] == VIDEO).nonzero().squeeze(-1)  # (n,) video rows of the current sequence
         return self.ad.add_deepstack(
-            hidden, rows, embeds[st["rank"][VIDEO][alive[rows]]]
+            hidden, rows, embeds[st.rank[VIDEO][alive[rows]]]
         )  # rows follow survivors
 
     # ---- one drop --------------------------------------------------------------------------------------
     def _drop(self, drop: Drop, hidden: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        """Choose the survivors with the drop's stage (methods registry), then slice the stream and caches."""
         st, cfg, trace = self._state, self.config, self.trace
-        _sync(st["device"])
+        sync(st.device)
         t0 = time.perf_counter()
-        alive = st["alive"]
-        mod, win = st["modality"][alive], st["window"][alive]  # (S_cur,)
-        keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
-        st["copies"] = []  # (trace tensor, indices, values): written to the host after the timed region
-        parts: dict | None = None  # Stage II's budget tensors, read after the timed region
-        if drop.kind == "stage3":
-            keep = mod == TEXT
-        elif drop.kind == "stage1" and cfg.use_windows:
-            keep = self._stage1(drop, hidden, mod, alive)
-        elif drop.kind in BEFORE_LLM:
-            for m, ratio in ((VIDEO, drop.keep_video), (AUDIO, drop.keep_audio)):
-                rows = (mod == m).nonzero().squeeze(-1)  # (n_m,) positions in the current sequence
-                if rows.numel() == 0 or ratio >= 1.0:
-                    continue
-                kept = self._select_before_llm(drop.kind, m, ratio, hidden, rows, alive)
-                keep[rows] = False
-                keep[rows[kept]] = True
-        else:  # scored drops inside the LLM
-            cos, sin = self.ad.layer_rope(kwargs)
-            layer = drop.layer - 1 if cfg.score_layer == "same" else drop.layer
-            layer = max(layer, 0)
-            q, k = self.ad.query_key(layer, hidden, cos[:, alive], sin[:, alive])
-            rel = M.last_token_relevance(q, k)  # (S_cur,)
-            trace.relevance[drop.layer] = torch.full((trace.layout.length,), float("nan"))
-            st["copies"].append((trace.relevance[drop.layer], alive, rel))
-            nt = (mod != TEXT).nonzero().squeeze(-1)  # (N,) non-text positions: one host read
-            is_video = mod[nt] == VIDEO
-            if drop.kind == "stage2" and cfg.use_windows:
-                if cfg.window_rule == "authors":  # runs of the current sequence (spec §9)
-                    win = M.run_windows(mod == VIDEO, mod == AUDIO)  # (S_cur,)
-                win = win[nt]
-                mask, parts = M.window_budget(
-                    rel[nt],
-                    is_video,
-                    win,
-                    int(win.max()) + 1,  # the window count (a host read: it sizes the budget tensors)
-                    drop.keep_video,
-                    drop.keep_audio,
-                    cfg.temperature,
-                    cfg.rounding,
-                )
-            else:  # FastV, or Stage II without windows: global top-k per modality, ties to the lower index
-                groups = []
-                for sel, ratio in ((is_video, drop.keep_video), (~is_video, drop.keep_audio)):
-                    idx = sel.nonzero().squeeze(-1)  # (n_m,)
-                    groups.append((idx, idx.numel() if ratio >= 1.0 else self._count(ratio, idx.numel())))
-                mask = M.topk_mask(rel[nt], groups)
-            keep[nt] = mask
+        alive = st.alive
+        mod = st.modality[alive]  # (S_cur,)
+        st.copies = []
+        ctx = DropContext(
+            drop=drop,
+            config=cfg,
+            hidden=hidden,
+            modality=mod,
+            window=st.window[alive],
+            blocks=lambda m, rows: self._stage1_windows(m, rows, alive),
+            importance=lambda m, rows: self._importance(m, rows, alive),
+            relevance=self._relevance(drop, hidden, kwargs, alive),
+        )
+        keep = STAGES[drop.kind].select(ctx)  # (S_cur,) bool
         survivors = keep.nonzero().squeeze(-1)  # (S_new,) one host read
         hidden = hidden.index_select(1, survivors)
         new_alive = alive[survivors]
-        st["alive"] = new_alive
+        st.alive = new_alive
         if cfg.prune_kv and drop.layer == self._last_drop:
             # Earlier layers' caches are read only when decoding, so they are pruned once, at the plan's last
             # drop, to the final survivors (layers after it cache only those).
             cache = self.ad.layer_cache(kwargs)
             where: dict[int, torch.Tensor] = {}  # layers cached since the same drop share one index
-            for j, had in st["cache_alive"].items():
+            for j, had in st.cache_alive.items():
                 if cache is not None and had.numel() != new_alive.numel():
                     if id(had) not in where:
                         where[id(had)] = torch.searchsorted(had, new_alive)
                     self.ad.prune_cache(cache, j, where[id(had)])
-                    st["cache_alive"][j] = new_alive
-        _sync(st["device"])
+                    st.cache_alive[j] = new_alive
+        sync(st.device)
         trace.selection_ms += (time.perf_counter() - t0) * 1e3
         trace.survives_to[alive[~keep].cpu()] = drop.layer
-        for dst, idx, values in st.pop("copies"):
+        for dst, idx, values in st.copies:
             dst[idx.cpu()] = values.float().cpu()
-        info = M.budget_info(parts) if parts is not None else {}
-        before = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
-        after = {
-            n: int((st["modality"][new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))
-        }
+        st.copies = []
+        parts = ctx.info.get("parts")
+        counts = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
+        after = {n: int((st.modality[new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
         trace.events.append(
             dict(
                 layer=drop.layer,
                 stage=drop.kind,
                 keep_video=drop.keep_video,
                 keep_audio=drop.keep_audio,
-                before=before,
+                before=counts,
                 after=after,
-                info=info,
+                info=M.budget_info(parts) if parts is not None else {},
             )
         )
         return hidden
 
-    def _count(self, ratio: float, n: int) -> int:
-        """Tokens kept out of n at a keep ratio: max(1, round(ratio * n)) if any exist (spec §1, §2, §9)."""
-        return M.window_keep_count(n, ratio, self.config.rounding)
+    def _relevance(self, drop: Drop, hidden: torch.Tensor, kwargs: dict, alive: torch.Tensor):
+        """() -> (S_cur,) the last prompt token's attention at this drop, computed once when a stage asks."""
+        memo: list[torch.Tensor] = []
+
+        def relevance() -> torch.Tensor:
+            if not memo:
+                cos, sin = self.ad.layer_rope(kwargs)
+                layer = max(drop.layer - 1 if self.config.score_layer == "same" else drop.layer, 0)
+                q, k = self.ad.query_key(layer, hidden, cos[:, alive], sin[:, alive])
+                memo.append(M.last_token_relevance(q, k))  # (S_cur,)
+                full = torch.full((self.trace.layout.length,), float("nan"))
+                self.trace.relevance[drop.layer] = full
+                self._state.copies.append((full, alive, memo[0]))
+            return memo[0]
+
+        return relevance
 
     def _stage1_windows(self, m: int, rows: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
         """(n,) Stage-I window of each current token of modality m (rows index the current sequence)."""
         st = self._state
         if self.config.window_rule == "time":
-            return st["window"][alive[rows]]  # 2-second windows of the layout
+            return st.window[alive[rows]]  # 2-second windows of the layout
         hh, ww = self.trace.layout.grid_hw
-        block = M.VIDEO_BLOCK_GRIDS * hh * ww if m == VIDEO else M.AUDIO_BLOCK_TOKENS
-        return st["rank"][m][alive[rows]] // block  # fixed token blocks (spec §9)
-
-    def _stage1(
-        self, drop: Drop, hidden: torch.Tensor, mod: torch.Tensor, alive: torch.Tensor
-    ) -> torch.Tensor:
-        """Stage I over the video and audio windows together (one greedy loop): keep mask over `alive`."""
-        cfg = self.config
-        keep = torch.ones(alive.numel(), dtype=torch.bool, device=alive.device)
-        rows, windows, counts, imps = [], [], [], []
-        offset = 0
-        for m, ratio in ((VIDEO, drop.keep_video), (AUDIO, drop.keep_audio)):
-            r = (mod == m).nonzero().squeeze(-1)  # (n_m,) positions in the current sequence
-            if r.numel() == 0 or ratio >= 1.0:
-                continue
-            win = torch.unique(self._stage1_windows(m, r, alive), return_inverse=True)[1]  # (n_m,) from 0
-            sizes = torch.bincount(win).tolist()
-            rows.append(r)
-            windows.append(win + offset)
-            counts += [self._count(ratio, n) for n in sizes]
-            offset += len(sizes)
-            imp = self._importance(m, r, alive)  # recorded in the trace even when not used
-            imps.append(imp if cfg.use_importance else None)
-        if not rows:
-            return keep
-        rows_all = torch.cat(rows)
-        imp = None if any(i is None for i in imps) else torch.cat(imps)
-        if imp is None and any(i is not None for i in imps):  # one modality without a statistic: weight 1
-            imp = torch.cat(
-                [torch.ones(len(r), device=r.device) if i is None else i for r, i in zip(rows, imps)]
-            )
-        kept = M.select_windows(hidden[0, rows_all].float(), torch.cat(windows), counts, imp)
-        keep[rows_all] = False
-        keep[rows_all[kept]] = True
-        return keep
+        r = self.recipe
+        block = r.video_block_grids * hh * ww if m == VIDEO else r.audio_block_tokens
+        return st.rank[m][alive[rows]] // block  # fixed token blocks (spec §9)
 
     def _importance(self, m: int, rows: torch.Tensor, alive: torch.Tensor) -> torch.Tensor | None:
         """(n,) Stage-I importance of the current tokens `rows` of modality m, or None when there is none."""
         st = self._state
-        imp_all = st["importance"].get(m)  # (N_m,) over all tokens of modality m, in sequence order
+        imp_all = st.importance.get(m)  # (N_m,) over all tokens of modality m, in sequence order
         if m == VIDEO and imp_all is None:
             # The vision encoder ran before this prefill (generate) or inside it (plain forward): either way
             # its statistics are ready by the time layer 0 runs.
             imp_all = self._vision.get("importance")
-            if imp_all is not None and abs(st["spg"] - self.seconds_per_grid) > 1e-6:
+            if imp_all is not None and abs(st.spg - self.seconds_per_grid) > 1e-6:
                 self.trace.events.append(
                     dict(
                         layer=-1,
@@ -402,38 +356,6 @@ class Pruner:
                 )
         if imp_all is None:
             return None
-        imp = imp_all.to(rows.device)[st["rank"][m][alive[rows]]]
-        st["copies"].append((self.trace.importance, alive[rows], imp))
+        imp = imp_all.to(rows.device)[st.rank[m][alive[rows]]]
+        st.copies.append((self.trace.importance, alive[rows], imp))
         return imp
-
-    def _select_before_llm(self, kind, m, ratio, hidden, rows, alive) -> torch.Tensor:
-        """Indices into `rows` (the current tokens of modality m) that survive a before-LLM selection."""
-        cfg = self.config
-        feats = hidden[0, rows].float()  # (n, D) LLM-input embeddings
-        n = rows.numel()
-        if kind == "random":
-            g = torch.Generator().manual_seed(cfg.seed + m)
-            return M.random_select(n, self._count(ratio, n), generator=g).to(rows.device)
-        if kind == "uniform":
-            return torch.linspace(0, n - 1, self._count(ratio, n), device=rows.device).round().long().unique()
-        if kind == "divprune":
-            return M.diversity_select(feats, self._count(ratio, n))
-        win = self._stage1_windows(m, rows, alive)  # (n,)
-        imp = self._importance(m, rows, alive)
-        if kind == "stage1":
-            use = imp if cfg.use_importance else None
-            if cfg.use_windows:
-                return M.select_per_window(feats, win, ratio, importance=use, rounding=cfg.rounding)
-            return M.diversity_select(feats, self._count(ratio, n), importance=use)
-        # visionzip: per window, dominant by importance + merged contextual tokens (their features are replaced)
-        if imp is None:
-            raise RuntimeError("VisionZip needs encoder importance; the encoder hooks did not run")
-        kept_all = []
-        for w in win.unique().tolist():
-            sel = (win == w).nonzero().squeeze(-1)
-            kept, merged = M.visionzip_select(
-                feats[sel], imp[sel], self._count(ratio, sel.numel()), cfg.visionzip_contextual, cfg.rounding
-            )
-            hidden[0, rows[sel[kept]]] = merged.to(hidden.dtype)
-            kept_all.append(sel[kept])
-        return torch.cat(kept_all).sort().values

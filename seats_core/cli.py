@@ -75,25 +75,28 @@ def add_media_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def media_config(args: argparse.Namespace, engine=None):
-    """MediaConfig from the flags; frame budget from --frame-tokens, else the model's (see Engine.media).
+    """MediaConfig from the flags: the model's frame budget (Engine.media), or --frame-tokens in its token block.
 
-    With a loaded `engine`, the token block (pixels per LLM token side) is its family's; without, the default.
+    Without an `engine` only the flags are checked (before a model loads) and the limits come back.
     """
     from .media import MediaConfig
-    from .models.loader import frame_pixels
 
     base = MediaConfig(fps=args.fps, max_seconds=args.max_seconds)
-    if args.frame_tokens is None:
-        return engine.media(base) if engine is not None else replace(base, **frame_pixels(args.model))
-    try:
-        lo, hi = (int(x) for x in str(args.frame_tokens).split(","))
-    except ValueError as e:
-        raise ValueError(f"--frame-tokens must be MIN,MAX integers, got {args.frame_tokens!r}") from e
-    side = engine.adapter.media_layout.token_block_px if engine is not None else base.factor
-    block = side * side  # pixels per LLM token: patches merged 2x2
-    return MediaConfig(
-        fps=args.fps, min_pixels=lo * block, max_pixels=hi * block, max_seconds=args.max_seconds, factor=side
-    )
+    tokens = None
+    if args.frame_tokens is not None:
+        try:
+            tokens = tuple(int(x) for x in str(args.frame_tokens).split(","))
+            lo, hi = tokens
+        except ValueError as e:
+            raise ValueError(f"--frame-tokens must be MIN,MAX integers, got {args.frame_tokens!r}") from e
+        replace(base, min_pixels=lo * base.factor**2, max_pixels=hi * base.factor**2)  # refuses a bad range
+    if engine is None:
+        return base
+    media = engine.media(base)
+    if tokens is None:
+        return media
+    block = media.factor * media.factor  # pixels per LLM token: patches merged 2x2
+    return replace(media, min_pixels=lo * block, max_pixels=hi * block)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -120,7 +123,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from .config import SeatsConfig
     from .pipeline import Engine
-    from .record import RunRecord
 
     config = SeatsConfig.make(
         args.method, args.retention, seed=args.seed
@@ -133,8 +135,7 @@ def main(args: argparse.Namespace) -> int:
     engine = Engine(args.model, device=args.device, attn=args.attn)
     media = media_config(args, engine)
     prep = engine.prepare(args.clip, args.question, media)
-    result = engine.run(prep, config, max_new_tokens=args.max_new_tokens, repeats=args.repeats)
-    record = RunRecord.from_run(engine, prep, result, media)
+    record = engine.run(prep, config, max_new_tokens=args.max_new_tokens, repeats=args.repeats)
     print(summary(record.to_dict(tokens=False)))
     for warning in record.warnings:
         print(f"warning: {warning}", file=sys.stderr)

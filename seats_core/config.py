@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .method import PRESETS, ROUNDINGS, default_drop_layers, parse_retention
+from .method import PRESETS, ROUNDINGS, parse_retention
+from .method.schedule import FASTV_DROP_LAYER
+from .method.selection import VISIONZIP_CONTEXTUAL_FRACTION
 from .methods import METHOD_NAMES as METHODS  # the methods registry names them
 
 # Where windows come from (SEATS_SPEC §9): "authors" = Stage I in fixed token blocks (2 temporal grids of video,
@@ -15,27 +17,34 @@ WINDOW_RULES = ("authors", "time")
 
 @dataclass(frozen=True)
 class SeatsConfig:
-    """Settings of one run. Paper defaults (SEATS_SPEC.md); depth-dependent fields resolve against the model.
+    """Settings of one run. Paper defaults (SEATS_SPEC.md); a field left None is the model family's paper value,
+    filled by `resolve(adapter)` from the adapter's Recipe (the only place those values are written).
 
-    retention: layer-averaged keep fraction of (video, audio) tokens over all decoder layers (spec §0).
-    drop_layers: Stage-II drop points, 1-based "after layer d"; None = paper's (7B: 16/18/20) or depth-scaled.
-    late_layer: 1-based first text-only layer (Stage III); None = paper's (7B: 24) or depth-scaled.
+    retention: layer-averaged keep fraction of (video, audio) tokens over all decoder layers (spec §0); a preset
+    name given to `make` is read again from the family's presets by `resolve`.
+    encoder_scale: lambda, Stage I keeps lambda*R entering the LLM (spec §1); None = the family's (1.4).
+    drop_layers: Stage-II drop points, 1-based "after layer d"; None = the family's (7B: 16/18/20, 30B: 27/31/35)
+    or, at another depth, its depth-scaled fractions.
+    late_layer: 1-based first text-only layer (Stage III); None = the family's (7B: 24, 30B: 40) or depth-scaled.
+    temperature: T of Stage II's window weights (spec §2, §9); None = the family's (Qwen2.5 0.1, Qwen3 0.3).
     rounding, window_rule: the authors' decisions by default (SEATS_SPEC §9); the alternatives are named here so
     a run that uses them says so in its saved config.
     """
 
     method: str = "seats"
     retention: tuple[float, float] = PRESETS["R10"]
-    encoder_scale: float = 1.4  # lambda, Stage I keeps lambda*R entering the LLM (spec §1)
+    encoder_scale: float | None = None
     drop_layers: tuple[int, ...] | None = None
     late_layer: int | None = None
-    temperature: float = 0.1  # T of the window weights (spec §2)
+    temperature: float | None = None
     score_layer: str = "same"  # "same": re-apply the layer that just ran (authors'); "next": next layer's q/k
     use_importance: bool = True  # Stage I: weight diversity by encoder attention (False = plain max-min)
     use_windows: bool = True  # Stage I/II per window, see window_rule (False = global per modality)
     prune_kv: bool = True  # drop the KV entries of dropped tokens in earlier layers too
-    fastv_layer: int = 2  # FastV: one drop after this layer (1-based)
-    visionzip_contextual: float = 0.05  # VisionZip: fraction of contextual (merged) tokens per window
+    fastv_layer: int = FASTV_DROP_LAYER  # FastV: one drop after this layer (1-based)
+    visionzip_contextual: float = (
+        VISIONZIP_CONTEXTUAL_FRACTION  # VisionZip: contextual (merged) share per window
+    )
     seed: int = 0  # random baseline
     rounding: str = (
         "half_even"  # token counts: "half_even" (authors', Python round) or "half_up" (floor(x+.5))
@@ -59,9 +68,9 @@ class SeatsConfig:
             raise ValueError(
                 f"window_rule must be one of {', '.join(WINDOW_RULES)}, got {self.window_rule!r}"
             )
-        if not self.encoder_scale >= 1:
+        if self.encoder_scale is not None and not self.encoder_scale >= 1:
             raise ValueError(f"encoder_scale must be >= 1, got {self.encoder_scale}")
-        if not self.temperature > 0:
+        if self.temperature is not None and not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if not 0 <= self.visionzip_contextual < 1:
             raise ValueError(f"visionzip_contextual must be in [0, 1), got {self.visionzip_contextual}")
@@ -88,23 +97,31 @@ class SeatsConfig:
             kw["extra"] = {**kw.get("extra", {}), "preset": retention.strip().upper()}
         return cls(method=method, retention=pair, **kw)
 
-    def resolve(self, num_layers: int, presets: dict | None = None, layout=None) -> SeatsConfig:
-        """Fill depth-dependent fields for a model with `num_layers` decoder layers.
+    @property
+    def resolved(self) -> bool:
+        """Whether `resolve` has filled the model-dependent fields."""
+        return None not in (self.drop_layers, self.late_layer, self.temperature, self.encoder_scale)
 
-        presets: the model family's presets; a config made from a preset name takes its values from them.
-        layout: the family's (drop_layers, late_layer, derived) for this depth; default: by depth alone.
+    def resolve(self, model) -> SeatsConfig:
+        """Fill every field left None with the paper value of `model`'s family, for its depth.
+
+        model: a family adapter (anything with a `recipe`) or a `Recipe` itself. A config made from a preset
+        name takes its retention from the family's presets. The only way a config meets a model.
         """
-        drops, late, derived = default_drop_layers(num_layers) if layout is None else layout
+        recipe = getattr(model, "recipe", model)
         extra = dict(self.extra)
         preset = extra.get("preset")
-        if presets is not None and preset in presets and self.method != "full":
-            self = replace(self, retention=tuple(presets[preset]))
+        if preset in recipe.presets and self.method != "full":
+            self = replace(self, retention=tuple(recipe.presets[preset]))
         if self.drop_layers is None or self.late_layer is None:
-            extra["drop_layers_derived_from_depth"] = derived
+            extra["drop_layers_derived_from_depth"] = recipe.derived
+        extra["family"] = recipe.family
         return replace(
             self,
-            drop_layers=tuple(self.drop_layers) if self.drop_layers is not None else tuple(drops),
-            late_layer=self.late_layer if self.late_layer is not None else late,
+            drop_layers=tuple(self.drop_layers) if self.drop_layers is not None else recipe.drop_layers,
+            late_layer=self.late_layer if self.late_layer is not None else recipe.late_layer,
+            temperature=self.temperature if self.temperature is not None else recipe.temperature,
+            encoder_scale=self.encoder_scale if self.encoder_scale is not None else recipe.encoder_scale,
             extra=extra,
         )
 

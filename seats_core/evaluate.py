@@ -25,7 +25,6 @@ from .benchmarks.report import FULL, NO_RETENTION, markdown, summarize
 from .config import METHODS, SeatsConfig
 from .media import MediaConfig, MediaError
 from .method import PRESETS
-from .record import RunRecord
 
 RESULTS = "results.jsonl"
 RECORDS = "records.jsonl"  # one RunRecord per run (without token columns), beside its results line
@@ -137,6 +136,7 @@ class ResultStore:
 
 
 def make_record(model: str, sample: Sample, spec: RunSpec, result: dict, max_new_tokens: int) -> dict:
+    """One results line from a run record's dict (`RunRecord.to_dict`)."""
     """The per-sample line: answer, extracted letter, correctness, cost."""
     pred = extract_letter(result["answer"], sample.options)
     flops, timing = result["flops"], result["timing_ms"]
@@ -218,11 +218,10 @@ def evaluate(
                 engine.run(prep, todo[0].config, max_new_tokens=1)
             warmup = 0
             for spec in todo:
-                result = engine.run(prep, spec.config, max_new_tokens=max_new_tokens)
-                run = RunRecord.from_run(engine, prep, result, engine.media(media)).to_dict(tokens=False)
+                run = engine.run(prep, spec.config, max_new_tokens=max_new_tokens).to_dict(tokens=False)
                 store.append({"key": json.loads(record_key(model, sample.benchmark, sample.id, spec.method,
                               spec.label)), **run}, store.records_path)  # fmt: skip
-                store.append(make_record(model, sample, spec, result, max_new_tokens))
+                store.append(make_record(model, sample, spec, run, max_new_tokens))
                 bar.update(1)
     return problems
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import torch
 
+from .hooks import Hooks
 from .models.family import FamilyAdapter
 
 
@@ -27,7 +28,7 @@ class StageTimer:
         self.device = next(adapter.thinker.parameters()).device
         self.ms: dict[str, float] = defaultdict(float)
         self._t0: dict[str, float] = {}
-        self._handles: list = []
+        self._hooks = Hooks()
         self._in_prefill = False
         self._start = 0.0
 
@@ -42,8 +43,7 @@ class StageTimer:
                 sync(self.device)
                 self.ms[name] += (time.perf_counter() - self._t0.pop(name)) * 1e3
 
-        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        self._handles.append(module.register_forward_hook(post, with_kwargs=True))
+        self._hooks.pre(module, pre).post(module, post)
 
     def __enter__(self) -> StageTimer:
         always = lambda a, k: True  # noqa: E731
@@ -66,8 +66,7 @@ class StageTimer:
                 sync(self.device)
                 self.ms["first_token"] = (time.perf_counter() - self._start) * 1e3
 
-        self._handles.append(self.ad.thinker.register_forward_pre_hook(call_starts, with_kwargs=True))
-        self._handles.append(self.ad.thinker.register_forward_hook(first_token, with_kwargs=True))
+        self._hooks.pre(self.ad.thinker, call_starts).post(self.ad.thinker, first_token)
         return self
 
     def start(self) -> None:
@@ -76,9 +75,7 @@ class StageTimer:
         self.ms.pop("first_token", None)
 
     def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        self._hooks.remove()
 
 
 def peak_memory_bytes(device: torch.device) -> int | None:

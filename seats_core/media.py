@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,6 +109,8 @@ class Clip:
     rotation: int = 0  # degrees the source's display matrix turned its frames (counter-clockwise)
     undecodable_frames: int = 0  # frames of the source the decoder could not reconstruct
     warnings: tuple[str, ...] = ()  # one line each, for the result and the page
+    media: MediaConfig | None = None  # the settings it was sampled and resized with
+    decode_ms: float = 0.0  # wall time of decoding, sampling and resizing
 
     @property
     def has_audio(self) -> bool:
@@ -467,6 +470,7 @@ def load_clip(path: str | os.PathLike, config: MediaConfig = MediaConfig()) -> C
     turned upright by the stream's display matrix (phone clips). Frames the decoder could not reconstruct are
     counted in `undecodable_frames` and described in `warnings`.
     """
+    t0 = time.perf_counter()
     name = _name(path)
     with _open(path) as container:
         meta = _stream_meta(container)
@@ -531,6 +535,8 @@ def load_clip(path: str | os.PathLike, config: MediaConfig = MediaConfig()) -> C
         rotation=rotation,
         undecodable_frames=int(undecodable),
         warnings=tuple(warnings),
+        media=config,
+        decode_ms=(time.perf_counter() - t0) * 1e3,
     )
 
 
@@ -546,6 +552,7 @@ def clip_from_arrays(
 
     Same limits, sampling, resizing, audio resampling and trimming as `load_clip`.
     """
+    t0 = time.perf_counter()
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise MediaError(f"{name}: frames must be uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -578,6 +585,8 @@ def clip_from_arrays(
         sample_rate=config.sample_rate,
         source_size=(width, height),
         source_fps=float(fps_source),
+        media=config,
+        decode_ms=(time.perf_counter() - t0) * 1e3,
     )
 
 

@@ -1,18 +1,21 @@
 """Every pruning method in one table: its plan (which drops, at which layers, keeping what) and its selection.
 
 A method is one `Method` entry; the CLI choices, the app's lists, the stage names and colours, the bench's rows
-and the Pruner's dispatch all read this table. A new baseline is one entry here (plus its selection function in
-`seats_core.method` when it needs a new one).
-
-Stage kinds (the `kind` of a Drop) are listed in STAGES with where they act, a name for people and a colour.
+and the Pruner's dispatch all read this table. A stage kind (the `kind` of a Drop) is one `Stage` entry in STAGES
+carrying its selection function `select(ctx) -> keep mask`; the Pruner calls it and never branches on names.
+A new baseline is one selection function here (its math in `seats_core.method`) plus one Stage and one Method
+entry: see docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import torch
 
 from . import method as M
+from .layout import AUDIO, TEXT, VIDEO
 
 
 @dataclass(frozen=True)
@@ -25,31 +28,209 @@ class Drop:
     keep_audio: float = 1.0
 
 
+@dataclass
+class DropContext:
+    """What a stage's selection sees at one drop (batch 1; S = tokens alive entering the drop layer).
+
+    hidden: (1, S, D) residual stream (a merging selection writes merged rows into it); modality, window: (S,)
+    of the alive tokens (window = the layout's time windows); rank: modality -> (S,) original k-th token of that
+    modality; blocks: modality -> (S,) Stage-I block of each token (SEATS_SPEC §9; the time windows under
+    window_rule "time"); importance(m, rows) -> (n,) Stage-I encoder importance of the alive tokens `rows` of
+    modality m or None; relevance() -> (S,) the last prompt token's attention at this drop (computed once, on
+    demand). `info` collects what the trace records of the drop (Stage II's budget tensors under "parts").
+    """
+
+    drop: Drop
+    config: object  # the resolved SeatsConfig
+    hidden: torch.Tensor
+    modality: torch.Tensor
+    window: torch.Tensor
+    blocks: Callable[[int, torch.Tensor], torch.Tensor]
+    importance: Callable[[int, torch.Tensor], torch.Tensor | None]
+    relevance: Callable[[], torch.Tensor]
+    info: dict = field(default_factory=dict)
+
+    def count(self, ratio: float, n: int) -> int:
+        """Tokens kept out of n at a keep ratio: max(1, round(ratio * n)) if any exist (spec §1, §2, §9)."""
+        return M.window_keep_count(n, ratio, self.config.rounding)
+
+    def rows(self, m: int) -> torch.Tensor:
+        """(n_m,) positions of modality m in the current sequence."""
+        return (self.modality == m).nonzero().squeeze(-1)
+
+
+Select = Callable[[DropContext], torch.Tensor]  # -> (S,) bool keep mask over the current sequence
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One kind of drop. before_llm: chooses among the LLM-input embeddings at layer 0 (no LLM scores);
-    scored: ranks tokens by the last prompt token's attention at the drop; uses_importance: needs the
-    encoders' Stage-I attention statistic."""
+    """One kind of drop and how it chooses. select(ctx) -> (S,) keep mask; before_llm: chooses among the
+    LLM-input embeddings at layer 0 (no LLM scores); scored: ranks tokens by the last prompt token's attention at
+    the drop; uses_importance: needs the encoders' Stage-I attention statistic."""
 
     name: str
     label: str
     colour: str
+    select: Select
     before_llm: bool = False
     scored: bool = False
     uses_importance: bool = False
 
 
+# ---- selections (each: one stage's choice of survivors; the method math is in seats_core.method) -----------
+def _per_modality(choose: Callable) -> Select:
+    """A before-LLM selection run on each modality alone: choose(ctx, m, ratio, rows) -> kept indices of rows."""
+
+    def select(ctx: DropContext) -> torch.Tensor:
+        keep = torch.ones_like(ctx.modality, dtype=torch.bool)
+        for m, ratio in ((VIDEO, ctx.drop.keep_video), (AUDIO, ctx.drop.keep_audio)):
+            rows = ctx.rows(m)
+            if rows.numel() == 0 or ratio >= 1.0:
+                continue
+            keep[rows] = False
+            keep[rows[choose(ctx, m, ratio, rows)]] = True
+        return keep
+
+    return select
+
+
+def _random(ctx, m, ratio, rows):
+    g = torch.Generator().manual_seed(ctx.config.seed + m)
+    return M.random_select(rows.numel(), ctx.count(ratio, rows.numel()), generator=g).to(rows.device)
+
+
+def _uniform(ctx, m, ratio, rows):
+    n = rows.numel()
+    return torch.linspace(0, n - 1, ctx.count(ratio, n), device=rows.device).round().long().unique()
+
+
+def _divprune(ctx, m, ratio, rows):
+    return M.diversity_select(ctx.hidden[0, rows].float(), ctx.count(ratio, rows.numel()))
+
+
+def _visionzip(ctx, m, ratio, rows):
+    """Per Stage-I window: dominant tokens by importance + merged contextual tokens (their rows are replaced)."""
+    imp = ctx.importance(m, rows)
+    if imp is None:
+        raise RuntimeError("VisionZip needs encoder importance; the encoder hooks did not run")
+    feats, win, kept_all = ctx.hidden[0, rows].float(), ctx.blocks(m, rows), []
+    for w in win.unique().tolist():
+        sel = (win == w).nonzero().squeeze(-1)
+        kept, merged = M.visionzip_select(
+            feats[sel],
+            imp[sel],
+            ctx.count(ratio, sel.numel()),
+            ctx.config.visionzip_contextual,
+            ctx.config.rounding,
+        )
+        ctx.hidden[0, rows[sel[kept]]] = merged.to(ctx.hidden.dtype)
+        kept_all.append(sel[kept])
+    return torch.cat(kept_all).sort().values
+
+
+def _stage1_global(ctx, m, ratio, rows):
+    """Stage I without windows: importance-weighted max-min diversity over the whole modality."""
+    imp = ctx.importance(m, rows)  # recorded in the trace even when not used
+    use = imp if ctx.config.use_importance else None
+    return M.diversity_select(ctx.hidden[0, rows].float(), ctx.count(ratio, rows.numel()), importance=use)
+
+
+def _stage1(ctx: DropContext) -> torch.Tensor:
+    """Stage I over the video and audio windows together (one greedy loop, spec §1): keep mask."""
+    if not ctx.config.use_windows:
+        return _per_modality(_stage1_global)(ctx)
+    keep = torch.ones_like(ctx.modality, dtype=torch.bool)
+    rows, windows, counts, imps, offset = [], [], [], [], 0
+    for m, ratio in ((VIDEO, ctx.drop.keep_video), (AUDIO, ctx.drop.keep_audio)):
+        r = ctx.rows(m)
+        if r.numel() == 0 or ratio >= 1.0:
+            continue
+        win = torch.unique(ctx.blocks(m, r), return_inverse=True)[1]  # (n_m,) windows from 0
+        sizes = torch.bincount(win).tolist()
+        rows.append(r)
+        windows.append(win + offset)
+        counts += [ctx.count(ratio, n) for n in sizes]
+        offset += len(sizes)
+        imp = ctx.importance(m, r)  # recorded in the trace even when not used
+        imps.append(imp if ctx.config.use_importance else None)
+    if not rows:
+        return keep
+    rows_all = torch.cat(rows)
+    imp = None
+    if any(i is not None for i in imps):  # a modality without a statistic gets weight 1
+        imp = torch.cat([torch.ones(len(r), device=r.device) if i is None else i for r, i in zip(rows, imps)])
+    kept = M.select_windows(ctx.hidden[0, rows_all].float(), torch.cat(windows), counts, imp)
+    keep[rows_all] = False
+    keep[rows_all[kept]] = True
+    return keep
+
+
+def _top_k(ctx: DropContext) -> torch.Tensor:
+    """FastV (and Stage II without windows): global top-k per modality by relevance, ties to the lower index."""
+    rel, nt = ctx.relevance(), (ctx.modality != TEXT).nonzero().squeeze(-1)
+    is_video = ctx.modality[nt] == VIDEO
+    groups = []
+    for sel, ratio in ((is_video, ctx.drop.keep_video), (~is_video, ctx.drop.keep_audio)):
+        idx = sel.nonzero().squeeze(-1)  # (n_m,)
+        groups.append((idx, idx.numel() if ratio >= 1.0 else ctx.count(ratio, idx.numel())))
+    keep = torch.ones_like(ctx.modality, dtype=torch.bool)
+    keep[nt] = M.topk_mask(rel[nt], groups)
+    return keep
+
+
+def _stage2(ctx: DropContext) -> torch.Tensor:
+    """Stage II: the window budget over the current runs (or time windows) by relevance (spec §2, §9)."""
+    cfg = ctx.config
+    if not cfg.use_windows:
+        return _top_k(ctx)
+    rel, mod = ctx.relevance(), ctx.modality
+    nt = (mod != TEXT).nonzero().squeeze(-1)  # (N,) non-text positions: one host read
+    win = M.run_windows(mod == VIDEO, mod == AUDIO) if cfg.window_rule == "authors" else ctx.window
+    win = win[nt]
+    mask, ctx.info["parts"] = M.window_budget(
+        rel[nt],
+        mod[nt] == VIDEO,
+        win,
+        int(win.max()) + 1,  # the window count (a host read: it sizes the budget tensors)
+        ctx.drop.keep_video,
+        ctx.drop.keep_audio,
+        cfg.temperature,
+        cfg.rounding,
+    )
+    keep = torch.ones_like(mod, dtype=torch.bool)
+    keep[nt] = mask
+    return keep
+
+
+def _text_only(ctx: DropContext) -> torch.Tensor:
+    return ctx.modality == TEXT
+
+
 STAGES = {
     s.name: s
     for s in (
-        Stage("stage1", "Stage I (encoder-side selection)", "#22c55e", before_llm=True, uses_importance=True),
-        Stage("stage2", "Stage II drop (query-guided)", "#a855f7", scored=True),
-        Stage("stage3", "Stage III (text only from here)", "#ef4444"),
-        Stage("fastv", "FastV drop", "#f59e0b", scored=True),
-        Stage("random", "random selection", "#64748b", before_llm=True),
-        Stage("divprune", "DivPrune selection", "#0ea5e9", before_llm=True),
-        Stage("visionzip", "VisionZip selection", "#ec4899", before_llm=True, uses_importance=True),
-        Stage("uniform", "uniform selection", "#94a3b8", before_llm=True),
+        Stage(
+            "stage1",
+            "Stage I (encoder-side selection)",
+            "#22c55e",
+            _stage1,
+            before_llm=True,
+            uses_importance=True,
+        ),
+        Stage("stage2", "Stage II drop (query-guided)", "#a855f7", _stage2, scored=True),
+        Stage("stage3", "Stage III (text only from here)", "#ef4444", _text_only),
+        Stage("fastv", "FastV drop", "#f59e0b", _top_k, scored=True),
+        Stage("random", "random selection", "#64748b", _per_modality(_random), before_llm=True),
+        Stage("divprune", "DivPrune selection", "#0ea5e9", _per_modality(_divprune), before_llm=True),
+        Stage(
+            "visionzip",
+            "VisionZip selection",
+            "#ec4899",
+            _per_modality(_visionzip),
+            before_llm=True,
+            uses_importance=True,
+        ),
+        Stage("uniform", "uniform selection", "#94a3b8", _per_modality(_uniform), before_llm=True),
     )
 }
 BEFORE_LLM = tuple(k for k, s in STAGES.items() if s.before_llm)

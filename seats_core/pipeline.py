@@ -1,6 +1,7 @@
-"""One clip, one question, one method: decode -> processor -> generate with hooks -> a JSON-ready result.
+"""One clip, one question, one method: decode -> processor -> generate with hooks -> a RunRecord.
 
-The result dict is the contract shared by the CLI (`--json`), the explorer and the evaluation harness.
+The RunRecord (seats_core.record) is the contract shared by the CLI (`--json`), the explorer and the evaluation
+harness; `Engine.run` returns it complete, so no caller adds to it afterwards.
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from .attach import Pruner
 from .config import SeatsConfig
 from .flops import CONVENTION, GENERATE_CONVENTION, PAPER_CONVENTION, LLMDims, prefill_flops_both
-from .layout import MODALITY_NAMES, TEXT
+from .layout import MODALITY_NAMES, TEXT, VIDEO
 from .measure import StageTimer, peak_memory_bytes, sync
 from .media import Clip, MediaConfig, load_clip
 from .models.family import get_adapter
-from .models.loader import LoadedModel, frame_pixels, load_model
+from .models.loader import LoadedModel, load_model
+from .record import RunRecord, geometry_of
 
 MAX_QUESTION_CHARS = 2000
 
@@ -31,11 +34,15 @@ class InputError(ValueError):
 
 @dataclass
 class Prepared:
-    """A decoded clip and the processor's tensors for one question (reusable across methods)."""
+    """A decoded clip and the processor's tensors for one question (reusable across methods).
+
+    media: the MediaConfig the clip was decoded with (the model's frame budget; recorded with every run).
+    """
 
     clip: Clip
     question: str
     inputs: dict
+    media: MediaConfig
     decode_ms: float
     processor_ms: float
 
@@ -70,22 +77,20 @@ class Engine:
         return self.adapter.num_layers
 
     def media(self, base: MediaConfig | None = None) -> MediaConfig:
-        """`base` (default: MediaConfig()) with this model's frame budget and token block.
+        """`base` (default: MediaConfig()) with this model's frame budget and token block, as its family adapter
+        answers it (`media_budget`): the one place every caller (CLI, explorer, eval, lmms-eval, the example
+        maker) gets the frame size a clip must be decoded at for this model."""
+        return replace(base or MediaConfig(), **self.adapter.media_budget(self.model.frame_tokens))
 
-        The miniatures have their own budgets (112 x 112, 128 x 128); a real checkpoint keeps base's token budget
-        (the paper's 128-144 per frame pair) in its family's token block (28 px Qwen2.5, 32 px Qwen3).
-        """
-        base = base or MediaConfig()
-        fields = frame_pixels(self.model.name)
-        block = self.adapter.media_layout.token_block_px
-        if not fields and base.factor != block:
-            scale = (block / base.factor) ** 2
-            fields = dict(
-                factor=block,
-                min_pixels=round(base.min_pixels * scale),
-                max_pixels=round(base.max_pixels * scale),
+    def check_clip(self, clip: Clip) -> None:
+        """Refuse a clip decoded for another family's token block (its frames would not tile into tokens)."""
+        block, got = self.adapter.media_layout.token_block_px, clip.media
+        if got is None or got.factor != block:
+            have = "unknown settings" if got is None else f"{got.factor} px blocks"
+            raise InputError(
+                f"{Path(str(clip.path)).name} was decoded with {have}; {self.model.name} needs {block} px blocks: "
+                "decode it with Engine.media()"
             )
-        return replace(base, **fields)
 
     def prompt(self, question: str) -> str:
         msgs = [
@@ -95,6 +100,8 @@ class Engine:
         return self.model.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
     def prepare(self, clip: str | Clip, question: str, media: MediaConfig | None = None) -> Prepared:
+        """Decode `clip` (a path) with `media` (made by `Engine.media`; default `Engine.media()`), or take a Clip
+        decoded so, and run the processor on it with the chat prompt for `question`."""
         question = (question or "").strip()
         if not question:
             raise InputError("the question is empty: ask something about the clip")
@@ -102,9 +109,9 @@ class Engine:
             raise InputError(
                 f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}"
             )
-        t0 = time.perf_counter()
         if not isinstance(clip, Clip):
-            clip = load_clip(clip, media or self.media())
+            clip = load_clip(clip, media if media is not None else self.media())
+        self.check_clip(clip)
         t1 = time.perf_counter()
         inputs = self.adapter.processor_inputs(
             self.model.processor, self.prompt(question), clip.frames, clip.fps, clip.audio, clip.sample_rate
@@ -114,7 +121,7 @@ class Engine:
         for k in self.adapter.float_input_names:  # pixels and log-mel features in the model's dtype
             if k in inputs:
                 inputs[k] = inputs[k].to(self.model.dtype)
-        return Prepared(clip, question, inputs, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        return Prepared(clip, question, inputs, clip.media, clip.decode_ms, (t2 - t1) * 1e3)
 
     @torch.inference_mode()
     def run(
@@ -125,8 +132,8 @@ class Engine:
         max_new_tokens: int = 16,
         repeats: int = 1,
         progress=None,
-    ) -> dict:
-        """Generate an answer under `config` and return the run's JSON-ready result.
+    ) -> RunRecord:
+        """Generate an answer under `config` and return the run's record.
 
         repeats > 1: one extra warm-up run is discarded, then every stage's time is the median over `repeats`
         runs, with the min and max beside it in `timing_spread_ms`.
@@ -191,36 +198,39 @@ class Engine:
             else None,
             repeats=repeats,
         )
-        return {
-            "answer": answer,
-            "model": self.model.name,
-            "family": self.adapter.family,
-            "disclaimer": self.model.disclaimer,
-            "method": config.method,
-            "retention": list(pruner.config.retention),
-            "config": pruner.config.to_dict(),
-            "plan": [d.__dict__ for d in pruner.plan],
-            "num_layers": self.num_layers,
-            "question": prep.question,
-            "clip": clip_summary(prep.clip),
-            "prompt_tokens": int(prompt_len),
-            "new_tokens": n_new,
-            "tokens": token_records(trace),
-            "layers": layers,
-            "events": trace.events,
-            "relevance": {
+        return RunRecord(
+            answer=answer,
+            model=self.model.name,
+            family=self.adapter.family,
+            disclaimer=self.model.disclaimer,
+            method=config.method,
+            retention=list(pruner.config.retention),
+            config=pruner.config.to_dict(),
+            plan=[d.__dict__ for d in pruner.plan],
+            num_layers=self.num_layers,
+            question=prep.question,
+            clip=clip_summary(prep.clip),
+            media=prep.media.to_dict(),
+            geometry=geometry_of(self, prep),
+            prompt_tokens=int(prompt_len),
+            new_tokens=n_new,
+            tokens=token_columns(trace),
+            layers=layers,
+            events=trace.events,
+            relevance={
                 str(k): [_json_num(x) for x in v[trace.layout.nontext].tolist()]
                 for k, v in trace.relevance.items()
             },
-            "retention_measured": {k: _json_num(v) for k, v in trace.retention().items()},
-            "flops": flops_record(self.dims, trace.tokens_per_layer(), tokens_full),
-            "kv_cache_bytes": trace.kv_bytes,
-            "timing_ms": timing,
-            "timing_spread_ms": spread,
-            "peak_memory_bytes": peak_memory_bytes(device),
-            "device": describe_device(device),
-            "fast_encoder": self.fast_encoder,
-        }
+            retention_measured={k: _json_num(v) for k, v in trace.retention().items()},
+            flops=flops_record(self.dims, trace.tokens_per_layer(), tokens_full),
+            kv_cache_bytes=trace.kv_bytes,
+            timing_ms=timing,
+            timing_spread_ms=spread,
+            peak_memory_bytes=peak_memory_bytes(device),
+            device=describe_device(device),
+            fast_encoder=self.fast_encoder,
+            warnings=list(prep.clip.warnings),
+        )
 
 
 def flops_record(dims: LLMDims, tokens_per_layer: list[int], tokens_full: list[int]) -> dict:
@@ -239,37 +249,37 @@ def flops_record(dims: LLMDims, tokens_per_layer: list[int], tokens_full: list[i
     }
 
 
-def token_records(trace) -> list[dict]:
-    """One record per non-text token, in prompt order, in original coordinates."""
+def token_columns(trace) -> dict[str, list]:
+    """One value per non-text token in each record column (record.TOKEN_COLUMNS), prompt order, original
+    coordinates."""
     lay = trace.layout
-    idx = lay.nontext.nonzero().squeeze(-1).tolist()
-    out = []
-    for i in idx:
-        m = int(lay.modality[i])
-        video = MODALITY_NAMES[m] == "video"
-        out.append(
-            {
-                "index": i,
-                "modality": MODALITY_NAMES[m],
-                "window": int(lay.window[i]),
-                "t": int(lay.t[i]) if video else None,
-                "row": int(lay.row[i]) if video else None,
-                "col": int(lay.col[i]) if video else None,
-                "audio_index": None if video else int(lay.audio_index[i]),
-                "start_s": round(float(lay.start_s[i]), 4),
-                "end_s": round(float(lay.end_s[i]), 4),
-                "survives_to": int(trace.survives_to[i]),
-                "importance": _json_num(float(trace.importance[i])),
-            }
-        )
-    assert all(int(lay.modality[i]) != TEXT for i in idx)
-    return out
+    idx = lay.nontext.nonzero().squeeze(-1)  # (N,)
+    video = lay.modality[idx] == VIDEO
+    assert not bool((lay.modality[idx] == TEXT).any())
+
+    def where(values, mask):  # the column's value for the tokens of `mask`, None for the others
+        return [int(v) if m else None for v, m in zip(values[idx].tolist(), mask.tolist())]
+
+    return {
+        "index": idx.tolist(),
+        "modality": [MODALITY_NAMES[int(m)] for m in lay.modality[idx].tolist()],
+        "window": lay.window[idx].tolist(),
+        "t": where(lay.t, video),
+        "row": where(lay.row, video),
+        "col": where(lay.col, video),
+        "audio_index": where(lay.audio_index, ~video),
+        "start_s": [round(float(x), 4) for x in lay.start_s[idx].tolist()],
+        "end_s": [round(float(x), 4) for x in lay.end_s[idx].tolist()],
+        "survives_to": trace.survives_to[idx].tolist(),
+        "importance": [_json_num(float(x)) for x in trace.importance[idx].tolist()],
+    }
 
 
 def clip_summary(clip: Clip) -> dict:
+    """The record's clip entry: named by its file name only (the record holds no key named `path`)."""
     T, H, W = clip.frames.shape[:3]
     return {
-        "path": str(clip.path),
+        "name": Path(str(clip.path)).name,
         "duration_s": round(clip.duration, 4),
         "frames": int(T),
         "frame_size": [int(W), int(H)],
@@ -277,6 +287,8 @@ def clip_summary(clip: Clip) -> dict:
         "has_audio": clip.has_audio,
         "source_size": list(clip.source_size),
         "source_fps": round(clip.source_fps, 4),
+        "rotation": clip.rotation,
+        "undecodable_frames": clip.undecodable_frames,
     }
 
 

@@ -101,7 +101,8 @@ class RunRecord:
 
     @classmethod
     def from_result(cls, result: dict, geometry: Geometry, media: dict, warnings=()) -> RunRecord:
-        """A record from Engine.run's result dict (token records become columns; clip loses its path)."""
+        """A record from a result dict with token rows (as stored before Engine.run returned records): token
+        rows become columns; the clip loses its path."""
         known = {f.name for f in fields(cls)}
         tokens = result.get("tokens")
         columns = None if tokens is None else {c: [tok[c] for tok in tokens] for c in TOKEN_COLUMNS}
@@ -118,14 +119,6 @@ class RunRecord:
             warnings=list(warnings),
             extra={k: v for k, v in result.items() if k not in known and k not in skip},
         )
-
-    @classmethod
-    def from_run(cls, engine, prep, result: dict, media) -> RunRecord:
-        """A record from an Engine, the Prepared input it ran on, its result and the MediaConfig used."""
-        record = cls.from_result(result, geometry_of(engine, prep), media.to_dict(), prep.clip.warnings)
-        record.clip["rotation"] = prep.clip.rotation
-        record.clip["undecodable_frames"] = prep.clip.undecodable_frames
-        return record
 
     # -----------------------------------------------------------------------------------------------------------
     # Serialisation

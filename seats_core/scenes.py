@@ -46,8 +46,6 @@ TONE_AMP = 0.3
 NOISE_AMP = 0.01  # faint noise floor so silence is not digital zero
 MAX_TONES = 4
 
-# Media budget the miniature is trained and evaluated with (its frames are 112 x 112 = 16 tokens per grid).
-MINI_MEDIA = MediaConfig(min_pixels=9 * 28 * 28, max_pixels=16 * 28 * 28)
 
 # kind -> (template, options, modalities needed)
 QUESTIONS = {
@@ -105,8 +103,9 @@ class Sample:
     def seconds(self) -> float:
         return len(self.slots) * SLOT_S
 
-    def clip(self, media: MediaConfig = MINI_MEDIA) -> Clip:
-        """The clip the model sees: the same sampling/resizing/audio path as a decoded file."""
+    def clip(self, media: MediaConfig) -> Clip:
+        """The clip a model sees, decoded with its `Engine.media()`: the same sampling/resizing/audio path as a
+        decoded file."""
         return clip_from_arrays(
             self.frames, self.audio, self.fps, self.sample_rate, media, f"scene-{self.seed}"
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app import examples, handlers
+from app import events, examples
 from app.ui import TAB_LABELS
 
 from .helpers import launch_app
@@ -215,13 +215,13 @@ def test_an_example_clicked_while_another_loads_is_the_one_shown(page, monkeypat
         _settled(page)
         cards[label] = page.inner_html(".seats-cards")
     # the server runs in this process: make loading slow enough to click another example during it
-    load = handlers.load_example
+    load = events.load_example
 
     def slow_load(*args, **kwargs):
         time.sleep(SLOW_LOAD_S)
         return load(*args, **kwargs)
 
-    monkeypatch.setattr(handlers, "load_example", slow_load)
+    monkeypatch.setattr(events, "load_example", slow_load)
     page.get_by_text(labels[1]).first.click()
     page.wait_for_timeout(SLOW_LOAD_S * 1000 / 3)
     page.get_by_text(labels[2]).first.click()  # while the second example is still loading

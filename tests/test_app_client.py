@@ -13,7 +13,7 @@ import secrets
 import pytest
 from gradio_client import Client, handle_file
 
-from app.state import STORE
+from app.server import SERVER
 from seats_core import synth
 from seats_core.cli import cli
 
@@ -125,7 +125,7 @@ def test_forged_http_inputs_are_refused_and_leak_nothing(server, fns, clip_short
     # A victim session with a finished run (its clip uploaded the ordinary way).
     victim_hash = secrets.token_hex(8)
     assert _press_run(url, fns, {}, http_upload(url, clip_short_av), victim_hash)["success"]
-    victim = next(s for s in list(STORE._sessions.values()) if s.view is not None)
+    victim = next(s for s in list(SERVER.sessions._sessions.values()) if s.view is not None)
     # A secret clip nobody uploaded, and another file no one should read.
     secret = synth.make_demo_clip(tmp_path / "secret.mp4", seconds=2, seed=11)["path"]
     secret_bytes = open(secret, "rb").read()

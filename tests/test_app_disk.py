@@ -32,8 +32,8 @@ SERVE = """
 import sys
 sys.path.insert(0, {root!r})
 from tests.helpers import launch_app
-from app import handlers
-handlers.REPEATS = 1  # one timed run per answer: this test measures disk, not time
+from app import work
+work.REPEATS = 1  # one timed run per answer: this test measures disk, not time
 demo = launch_app("seats_app_disk")
 print("URL", demo.local_url, flush=True)
 import time

@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from app import examples, handlers, present, render
+from app import api, checks, events, examples, present, render, server, work
 from app import view as V
 from app.files import Workspace
 from app.state import Session, SessionStore
@@ -32,7 +32,7 @@ NEW_TOKENS = 3
 @pytest.fixture(scope="module", autouse=True)
 def test_files_are_clips(tmp_path_factory):
     """The handlers accept clips from uploads and examples only; the tests' own files count as uploads."""
-    handlers.allow_clip_root(tmp_path_factory.getbasetemp())
+    server.SERVER.allow_clip_root(tmp_path_factory.getbasetemp())
 
 
 def _session() -> Session:
@@ -40,7 +40,7 @@ def _session() -> Session:
 
 
 def run(session, clip, question=QUESTION, baseline="none", n_new=NEW_TOKENS, **kw):
-    return handlers.run_clip(session, clip, question, "mini", "seats", "R10", baseline, n_new, kw or {})
+    return events.run_clip(session, clip, question, "mini", "seats", "R10", baseline, n_new, kw or {})
 
 
 @pytest.fixture(scope="module")
@@ -117,19 +117,19 @@ def test_audio_strip_dims_exactly_the_pruned_tokens():
 
 
 def test_make_configs_and_advanced_fields():
-    cfgs = handlers.make_configs("seats", "0.3,0.6", "fastv", {"drop_layers": "15, 17,19", "late_layer": 23})
+    cfgs = checks.make_configs("seats", "0.3,0.6", "fastv", {"drop_layers": "15, 17,19", "late_layer": 23})
     assert cfgs["method"]["retention"] == [0.3, 0.6]
     assert cfgs["method"]["drop_layers"] == [15, 17, 19] and cfgs["method"]["late_layer"] == 23
-    checked = handlers.check_plans(cfgs, num_layers=28)
+    checked = checks.check_plans(cfgs, num_layers=28)
     assert checked["method"] == cfgs["method"]
     assert isinstance(checked["baseline"], str) and "audio" in checked["baseline"]  # fastv keeps all audio
     with pytest.raises(gr.Error, match="fastv"):
-        handlers.check_plans({"method": handlers.make_configs("fastv-om", "R10", "none")["method"]}, 28)
-    assert set(handlers.ADVANCED_FIELDS) == set(SeatsConfig().to_dict()) - {"method", "retention", "extra"}
+        checks.check_plans({"method": checks.make_configs("fastv-om", "R10", "none")["method"]}, 28)
+    assert set(checks.ADVANCED_FIELDS) == set(SeatsConfig().to_dict()) - {"method", "retention", "extra"}
     with pytest.raises(gr.Error, match="retention"):
-        handlers.make_configs("seats", "R99", "none")
+        checks.make_configs("seats", "R99", "none")
     with pytest.raises(gr.Error, match="temperature"):
-        handlers.make_configs("seats", "R10", "none", {"temperature": 0})
+        checks.make_configs("seats", "R10", "none", {"temperature": 0})
 
 
 @pytest.mark.parametrize(
@@ -150,12 +150,12 @@ def test_bad_media_gets_a_specific_error(bad_files, name, message):
 
 def test_long_and_huge_clips_are_refused(tmp_path):
     long = tmp_path / "long.mp4"
-    seconds = int(handlers.MAX_CLIP_SECONDS) + 5
+    seconds = int(work.MAX_CLIP_SECONDS) + 5
     synth.write_clip(long, np.zeros((seconds, 64, 64, 3), np.uint8), fps=1)
     with pytest.raises(gr.Error, match="limit"):
         run(_session(), str(long))
     huge = tmp_path / "huge.mp4"
-    synth.write_clip(huge, np.zeros((2, 64, handlers.MAX_SIDE + 64, 3), np.uint8), fps=2)
+    synth.write_clip(huge, np.zeros((2, 64, work.MAX_SIDE + 64, 3), np.uint8), fps=2)
     with pytest.raises(gr.Error, match="resolution"):
         run(_session(), str(huge))
 
@@ -163,13 +163,13 @@ def test_long_and_huge_clips_are_refused(tmp_path):
 def test_decode_budget_is_refused_before_decoding(tmp_path, monkeypatch):
     fast = tmp_path / "fast.mp4"  # 3 s at 60 fps: 180 frames of 64x64
     synth.write_clip(fast, np.zeros((180, 64, 64, 3), np.uint8), fps=60)
-    base = handlers.APP_MEDIA
+    base = work.APP_MEDIA
     monkeypatch.setattr(media, "_decode_pass", lambda *a, **k: pytest.fail("decoded before the check"))
-    monkeypatch.setattr(handlers, "APP_MEDIA", dataclasses.replace(base, max_decode_frames=100))
+    monkeypatch.setattr(work, "APP_MEDIA", dataclasses.replace(base, max_decode_frames=100))
     with pytest.raises(gr.Error, match="more than 100 frames"):
         run(_session(), str(fast))
     budget = 180 * 64 * 64 - 1
-    monkeypatch.setattr(handlers, "APP_MEDIA", dataclasses.replace(base, max_decode_pixels=budget))
+    monkeypatch.setattr(work, "APP_MEDIA", dataclasses.replace(base, max_decode_pixels=budget))
     with pytest.raises(gr.Error, match="gigapixels"):
         run(_session(), str(fast))
 
@@ -184,7 +184,7 @@ def test_missing_clip_and_empty_question(clip_short_av):
 def test_clip_paths_outside_uploads_and_examples_are_refused(monkeypatch, tmp_path):
     secret = tmp_path / "secret.mp4"
     synth.write_clip(secret, np.zeros((4, 64, 64, 3), np.uint8), fps=2)
-    monkeypatch.setattr(handlers, "_extra_clip_roots", [])  # only Gradio's upload folder and the examples
+    monkeypatch.setattr(server.SERVER, "extra_clip_roots", [])  # only Gradio's upload folder and the examples
     for path in (
         str(secret),
         str(examples.ROOT / "pyproject.toml"),
@@ -195,9 +195,9 @@ def test_clip_paths_outside_uploads_and_examples_are_refused(monkeypatch, tmp_pa
             run(_session(), path)
         assert "\n" not in str(info.value)
         with pytest.raises(gr.Error, match="not a clip this app received"):
-            handlers.api_run(path, QUESTION)
+            api.api_run(path, QUESTION)
         with pytest.raises(gr.Error, match="not a clip this app received"):
-            handlers.load_example(_session(), path, QUESTION)
+            events.load_example(_session(), path, QUESTION)
 
 
 @pytest.mark.parametrize(
@@ -269,10 +269,10 @@ def test_run_outputs_and_exports_on_request(live, clip_short_av, tmp_path, monke
     assert out["frames"].ndim == 3 and out["audio"].ndim == 3
     assert out["export_json"] is None and out["export_html"] is None  # nothing written per run
     monkeypatch.setattr(present, "WORKSPACE", Workspace(tmp_path / "ws"))
-    files = handlers.export(session)
+    files = events.export(session)
     assert Path(files["export_json"]).is_relative_to(tmp_path / "ws")
     used = present.WORKSPACE.used_bytes()
-    assert handlers.export(session) == files and present.WORKSPACE.used_bytes() == used  # once per run
+    assert events.export(session) == files and present.WORKSPACE.used_bytes() == used  # once per run
     text = open(files["export_json"]).read()
     assert '"path"' not in text
     trace = json.loads(text)
@@ -296,13 +296,11 @@ def test_overlay_geometry_comes_from_the_record(live):
 
 def test_scrubbing_changes_the_overlay_without_the_model_or_a_decode(live, monkeypatch):
     session, _ = live
-    monkeypatch.setattr(
-        handlers, "get_engine", lambda *a, **k: pytest.fail("scrubbing must not use the model")
-    )
-    monkeypatch.setattr(handlers, "load_clip", lambda *a, **k: pytest.fail("scrubbing must not decode"))
+    monkeypatch.setattr(work, "get_engine", lambda *a, **k: pytest.fail("scrubbing must not use the model"))
+    monkeypatch.setattr(work, "load_clip", lambda *a, **k: pytest.fail("scrubbing must not decode"))
     drop = V.boundaries(session.view["runs"]["method"])[1]["after"]
-    a = handlers.explore(session, "method", drop, "waveform")
-    b = handlers.explore(session, "method", drop + 1, "spectrogram")
+    a = events.explore(session, "method", drop, "waveform")
+    b = events.explore(session, "method", drop + 1, "spectrogram")
     assert not np.array_equal(a["frames"], b["frames"]) and not np.array_equal(a["audio"], b["audio"])
     assert "Stage II" in b["counts"]
 
@@ -318,15 +316,15 @@ def test_scrubbing_changes_the_overlay_without_the_model_or_a_decode(live, monke
 )
 def test_forged_explore_inputs_are_refused(live, key, layer, mode, needle):
     with pytest.raises(gr.Error, match=needle) as info:
-        handlers.explore(live[0], key, layer, mode)
+        events.explore(live[0], key, layer, mode)
     assert "\n" not in str(info.value) and len(str(info.value)) < 200
 
 
 def test_a_session_sees_only_its_own_run(live):
     other = _session()
-    out = handlers.explore(other, "method", 1, "waveform")
+    out = events.explore(other, "method", 1, "waveform")
     assert out["frames"] is None and "Run a clip" in out["counts"]
-    for call in (lambda: handlers.export(other), lambda: handlers.analyze(other, "mini")):
+    for call in (lambda: events.export(other), lambda: events.analyze(other, "mini")):
         with pytest.raises(gr.Error, match="Run a clip or pick an example first"):
             call()
 
@@ -334,9 +332,9 @@ def test_a_session_sees_only_its_own_run(live):
 def test_a_view_that_does_not_match_the_clip_is_refused(live, clip_av):
     session, _ = live
     broken = Session("broken", view=session.view, records=session.records)
-    broken.clip = load_clip(clip_av, handlers.media_for("mini"))  # 10 s: more grids than the run had
+    broken.clip = load_clip(clip_av, work.media_for("mini"))  # 10 s: more grids than the run had
     with pytest.raises(gr.Error, match="cannot draw this run on the clip held for it"):
-        handlers.explore(broken, "method", 1, "waveform")
+        events.explore(broken, "method", 1, "waveform")
 
 
 def test_each_upload_is_decoded_once(clip_short_av, monkeypatch):
@@ -346,19 +344,19 @@ def test_each_upload_is_decoded_once(clip_short_av, monkeypatch):
         calls.append(args[0])
         return load_clip(*args, **kwargs)
 
-    monkeypatch.setattr(handlers, "load_clip", counted)
+    monkeypatch.setattr(work, "load_clip", counted)
     session = _session()
     run(session, clip_short_av, n_new=1)
-    handlers.explore(session, "method", 5, "waveform")
+    events.explore(session, "method", 5, "waveform")
     run(session, clip_short_av, "What colour is it?", n_new=1)  # same upload, new question
-    handlers.analyze(session, "mini", compute=lambda *a: {"num_layers": 28, "attention": {}, "knockout": {}})
+    events.analyze(session, "mini", compute=lambda *a: {"num_layers": 28, "attention": {}, "knockout": {}})
     assert len(calls) == 1
 
 
 def test_api_answer_matches_a_direct_engine_run(clip_short_av):
-    answer, record = handlers.api_run(clip_short_av, QUESTION, "seats", "R25", NEW_TOKENS)
-    engine = handlers.get_engine("mini")
-    prep = engine.prepare(clip_short_av, QUESTION, handlers.media_for(handlers.MINI))
+    answer, record = api.api_run(clip_short_av, QUESTION, "seats", "R25", NEW_TOKENS)
+    engine = work.get_engine("mini")
+    prep = engine.prepare(clip_short_av, QUESTION, work.media_for(server.MINI))
     direct = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=NEW_TOKENS)
     assert answer == direct["answer"] == record["answer"]
     assert record["tokens"]["survives_to"] == [t["survives_to"] for t in direct["tokens"]]
@@ -397,16 +395,16 @@ def _no_model(*args, **kwargs):
 
 @pytest.mark.skipif(not examples.gallery(), reason="no examples generated (run scripts/make_examples.py)")
 def test_examples_load_without_the_model(monkeypatch):
-    monkeypatch.setattr(handlers, "get_engine", _no_model)
+    monkeypatch.setattr(work, "get_engine", _no_model)
     clip, question = examples.gallery()[0]
     session = _session()
-    handlers.load_example(session, clip, question)
+    events.load_example(session, clip, question)
     stored = json.loads((examples.EXAMPLES_DIR / examples.find(clip, question)["results"]).read_text())[
         "runs"
     ]
     assert session.view["runs"]["method"]["answer"] == stored["method"]["answer"]
     s = examples.index()["settings"]
-    again = handlers.run_clip(
+    again = events.run_clip(
         session, clip, question, s["model"], s["method"], s["retention"], s["baseline"], s["max_new_tokens"], {},
         compute=_no_model,
     )  # fmt: skip
@@ -420,14 +418,14 @@ def test_examples_load_without_the_model(monkeypatch):
 def test_example_clips_are_small_with_sound():
     for clip, _ in examples.gallery():
         assert examples.Path(clip).stat().st_size < 2 * 1024 * 1024
-        assert load_clip(clip, handlers.APP_MEDIA).has_audio
+        assert load_clip(clip, work.APP_MEDIA).has_audio
 
 
 def test_analysis_missing_module_is_reported(live):
     def missing(*args):
         raise ModuleNotFoundError("No module named 'seats_core.analysis'", name="seats_core.analysis")
 
-    out = handlers.analyze(live[0], "mini", compute=missing)
+    out = events.analyze(live[0], "mini", compute=missing)
     assert "unavailable" in out["dependency_notes"]
 
 
@@ -439,22 +437,22 @@ def test_analysis_shape_is_plotted(live):
         "knockout": {m: {"kl": [1.0, 0.5, 0.05, 0.01, 0.0], "answer_logprob": [-3.0] * (L + 1)} for m in ("video", "audio", "both")},
     }  # fmt: skip
     session = Session("a", view=live[0].view, clip=live[0].clip, records=live[0].records)
-    out = handlers.analyze(session, "mini", compute=lambda *a: fake)
+    out = events.analyze(session, "mini", compute=lambda *a: fake)
     assert len(out["dependency"].data) == 2 + 3 * 2
     assert "layer **2**" in out["dependency_notes"]  # KL stays below 10% of its max (1.0) from k = 2 on
     assert session.analysis is fake
 
 
 def test_generated_scene_reports_its_answer(monkeypatch, tmp_path):
-    monkeypatch.setattr(handlers, "WORKSPACE", Workspace(tmp_path / "ws"))
-    monkeypatch.setattr(handlers, "MAX_SCENES", 2)
-    monkeypatch.setattr(handlers, "_scenes", OrderedDict())
-    first = [handlers.new_scene(seed)[0] for seed in (1, 2, 3)]
+    monkeypatch.setattr(events, "WORKSPACE", Workspace(tmp_path / "ws"))
+    monkeypatch.setattr(server.SERVER, "max_scenes", 2)
+    monkeypatch.setattr(server.SERVER, "scenes", OrderedDict())
+    first = [events.new_scene(seed)[0] for seed in (1, 2, 3)]
     assert not Path(first[0]).exists() and all(Path(p).exists() for p in first[1:])  # oldest file deleted
-    path, question = handlers.new_scene(7)
-    truth = scenes.make_sample(handlers.SCENE_SEED_BASE + 7, seconds=6)  # regenerated independently
+    path, question = events.new_scene(7)
+    truth = scenes.make_sample(events.SCENE_SEED_BASE + 7, seconds=6)  # regenerated independently
     assert question == truth.question
-    clip = load_clip(path, handlers.media_for("mini"))
+    clip = load_clip(path, work.media_for("mini"))
     assert clip.has_audio and clip.duration == pytest.approx(6.0, abs=0.15)
     copy = tmp_path / "uploaded.mp4"  # Gradio hands the handler its own copy of the file
     shutil.copy(path, copy)

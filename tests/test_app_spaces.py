@@ -33,9 +33,9 @@ try:
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60).status
 finally:
     mod.demo.close()
-from app import handlers
-print("RESULT " + json.dumps({"config": config, "page": page, "model": handlers.default_model(),
-                              "engines": list(handlers._engines), "deployment": mod.DEPLOYMENT.__dict__}))
+from app.server import SERVER
+print("RESULT " + json.dumps({"config": config, "page": page, "model": SERVER.model,
+                              "engines": list(SERVER.engines), "deployment": mod.DEPLOYMENT.__dict__}))
 """
 
 
@@ -135,7 +135,7 @@ def test_a_model_that_fails_to_load_falls_back_to_the_miniature():
 
     import gradio as gr
 
-    def refuse(name):  # handlers.get_engine wraps ModelLoadError in gr.Error
+    def refuse(name):  # work.get_engine wraps ModelLoadError in gr.Error
         if name != deploy.MINI:
             raise gr.Error("cannot download 'x': the Hugging Face hub is unreachable")
 

@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from app import deploy, examples, handlers, present, render
+from app import checks, deploy, events, examples, present, render, work
 from app import view as V
+from app.server import SERVER
 from app.state import SessionStore
 
 pytestmark = pytest.mark.skipif(not examples.gallery(), reason="no examples generated")
@@ -25,7 +26,7 @@ def _session():
 def loaded():
     clip, question = examples.gallery()[0]
     session = _session()
-    out = handlers.load_example(session, clip, question)
+    out = events.load_example(session, clip, question)
     return session, out, examples.find(clip, question)
 
 
@@ -84,7 +85,7 @@ def test_divprune_is_not_said_to_prune_nothing(loaded):
 def test_the_caption_names_the_layer_drawn(loaded):
     session = loaded[0]
     for layer in (0, 7, session.view["num_layers"]):
-        out = handlers.explore(session, "method", layer, "waveform")
+        out = events.explore(session, "method", layer, "waveform")
         assert f"Showing <b>layer {layer}</b> of {session.view['num_layers']}" in out["caption"]
         assert out["strip_legend"].startswith("dotted lines:")
 
@@ -98,7 +99,7 @@ def test_a_clicked_patch_is_resolved_from_the_record(loaded):
     x = render.GAP_PX + (t % ncols) * (gw * bp + render.GAP_PX) + col * bp + bp // 2
     y = render.GAP_PX + (t // ncols) * (gh * bp + render.LABEL_PX + render.GAP_PX) + render.LABEL_PX
     y += row * bp + bp // 2
-    md = handlers.inspect(session, "method", 1, "frames", [x, y])
+    md = events.inspect(session, "method", 1, "frames", [x, y])
     cols = session.records["method"]["tokens"]
     i = next(
         j
@@ -108,38 +109,38 @@ def test_a_clicked_patch_is_resolved_from_the_record(loaded):
     assert f"frame grid {t}, row {row}, column {col}" in md and f"window {cols['window'][i]}" in md
     s = cols["survives_to"][i]
     assert ("dropped before the LLM" in md) == (s == 0)
-    assert handlers.inspect(session, "method", 1, "frames", [0, 0]).startswith("No token there")
-    audio = handlers.inspect(session, "method", 1, "audio", [render.AUDIO_WIDTH // 2, 5])
+    assert events.inspect(session, "method", 1, "frames", [0, 0]).startswith("No token there")
+    audio = events.inspect(session, "method", 1, "audio", [render.AUDIO_WIDTH // 2, 5])
     assert audio.startswith("**audio token**")
-    with pytest.raises(handlers.gr.Error):
-        handlers.inspect(session, "method", 1, "frames", "12,3")  # only the pixel pair the page sends
+    with pytest.raises(events.gr.Error):
+        events.inspect(session, "method", 1, "frames", "12,3")  # only the pixel pair the page sends
 
 
 def test_the_tour_opens_once_per_session_and_can_be_skipped(loaded):
     session = _session()
     clip, question = examples.gallery()[0]
-    out = handlers.load_example(session, clip, question)
+    out = events.load_example(session, clip, question)
     assert out["tour_text"].startswith("#### Tour, step 1 of 3")
-    assert handlers.tour_next(session)["tour_text"].startswith("#### Tour, step 2 of 3")
-    assert handlers.tour_skip(session)["tour_text"] == ""
-    again = handlers.load_example(session, clip, question)
+    assert events.tour_next(session)["tour_text"].startswith("#### Tour, step 2 of 3")
+    assert events.tour_skip(session)["tour_text"] == ""
+    again = events.load_example(session, clip, question)
     assert again["tour_text"] == ""  # skipped: a later result does not reopen it
 
 
 def test_a_shared_deployment_serves_one_model(monkeypatch):
     shared = deploy.Deployment("mini", deploy.SPACES_MODEL, "banner", True)
-    monkeypatch.setitem(handlers._settings, "deployment", shared)
-    monkeypatch.setitem(handlers._settings, "model", "mini")
-    assert handlers.model_choices() == ["mini"]
-    assert handlers.check_model("mini") == "mini"
-    with pytest.raises(handlers.gr.Error, match="serves mini only"):
-        handlers.check_model(deploy.SPACES_MODEL)
-    monkeypatch.setitem(handlers._settings, "deployment", None)
-    assert deploy.SPACES_MODEL in handlers.model_choices()  # locally every known model
+    monkeypatch.setattr(SERVER, "deployment", shared)
+    monkeypatch.setattr(SERVER, "model", "mini")
+    assert SERVER.model_choices() == ["mini"]
+    assert checks.check_model("mini") == "mini"
+    with pytest.raises(checks.gr.Error, match="serves mini only"):
+        checks.check_model(deploy.SPACES_MODEL)
+    monkeypatch.setattr(SERVER, "deployment", None)
+    assert deploy.SPACES_MODEL in SERVER.model_choices()  # locally every known model
 
 
 def test_web_errors_name_the_page_not_cli_flags():
-    said = handlers.for_the_page("not in the local cache; run with --model mini (the offline miniature)")
+    said = checks.for_the_page("not in the local cache; run with --model mini (the offline miniature)")
     assert "--" not in said and "pick mini in the Model menu" in said
 
 
@@ -147,10 +148,10 @@ def test_the_first_run_says_the_model_is_loading(monkeypatch):
     seen = []
 
     def no_model(name=None):
-        raise handlers.refuse("stop here")
+        raise checks.refuse("stop here")
 
-    monkeypatch.setattr(handlers, "_engines", {})
-    monkeypatch.setattr(handlers, "get_engine", no_model)
-    with pytest.raises(handlers.gr.Error):
-        handlers.run_models("mini", None, "q", {}, 1, progress=lambda f, desc=None: seen.append(desc))
+    monkeypatch.setattr(SERVER, "engines", {})
+    monkeypatch.setattr(work, "get_engine", no_model)
+    with pytest.raises(work.gr.Error):
+        work.run_models("mini", None, "q", {}, 1, progress=lambda f, desc=None: seen.append(desc))
     assert seen == ["loading the model (first run only)"]

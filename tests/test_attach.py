@@ -8,10 +8,13 @@ import torch
 from seats_core.attach import Drop, Pruner, build_plan
 from seats_core.config import SeatsConfig
 from seats_core.layout import TEXT
+from seats_core.models.family import Qwen25OmniAdapter
 
 from .helpers import hook_count, masked_reference, mini, random_inputs
 
 GEN = dict(max_new_tokens=5, do_sample=False, output_scores=True, return_dict_in_generate=True)
+
+QWEN25_7B = Qwen25OmniAdapter.paper  # the 7B's recipe: 28 layers
 
 
 def _generate(model, inputs, has_audio=True):
@@ -83,17 +86,17 @@ def test_kv_cache_holds_only_survivors():
 
 
 def test_plan_follows_schedule_and_refuses_impossible_requests():
-    cfg = SeatsConfig.make("seats", "R10").resolve(28)
+    cfg = SeatsConfig.make("seats", "R10").resolve(QWEN25_7B)
     plan = build_plan(cfg, 28)
     assert [d.layer for d in plan] == [0, 16, 18, 20, 23]
     assert [round(d.keep_video, 4) for d in plan[1:4]] == [0.9298, 0.7949, 0.2986]
     assert plan[0].keep_video == pytest.approx(1.4 * 0.06)
     with pytest.raises(ValueError, match="FastV"):
-        build_plan(SeatsConfig.make("fastv-om", "R10").resolve(28), 28)
+        build_plan(SeatsConfig.make("fastv-om", "R10").resolve(QWEN25_7B), 28)
     with pytest.raises(ValueError, match="video tokens only"):
-        build_plan(SeatsConfig.make("fastv", "R35").resolve(28), 28)
+        build_plan(SeatsConfig.make("fastv", "R35").resolve(QWEN25_7B), 28)
     with pytest.raises(ValueError):
-        build_plan(SeatsConfig.make("seats", "0.8,0.5").resolve(28), 28)  # 1.4 * 0.8 > 1
+        build_plan(SeatsConfig.make("seats", "0.8,0.5").resolve(QWEN25_7B), 28)  # 1.4 * 0.8 > 1
     with pytest.raises(ValueError, match="unknown method"):
         SeatsConfig.make("tome", "R10")
 

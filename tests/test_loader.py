@@ -29,7 +29,7 @@ def test_local_folder_loads_through_the_real_checkpoint_path(saved_mini, clip_sh
         assert n1 == n2 and torch.equal(p1, p2)
     engine = Engine(loaded)
     prep = engine.prepare(clip_short_av, "What colour is the square?")
-    r = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=2)
+    r = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=2).to_dict()
     assert r["model"] == str(path) and r["num_layers"] == 28
     assert r["retention_measured"]["video"] == pytest.approx(0.20, abs=0.02)
 
@@ -56,23 +56,23 @@ def test_folder_that_is_not_a_checkpoint(tmp_path):
 def test_real_checkpoint_answers(clip_short_av):
     engine = Engine("Qwen/Qwen2.5-Omni-3B")
     prep = engine.prepare(clip_short_av, "What colours are the shapes?")
-    full = engine.run(prep, SeatsConfig.make("full"), max_new_tokens=20)
-    seats = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=20)
+    full = engine.run(prep, SeatsConfig.make("full"), max_new_tokens=20).to_dict()
+    seats = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=20).to_dict()
     assert full["answer"] and seats["answer"]
     assert seats["flops"]["prefill"] < full["flops"]["prefill"]
 
 
 def test_frame_budget_follows_the_model(monkeypatch, clip_short_av):
-    """Clips for the trained miniature are resized to its training budget; real models keep the paper's."""
-    from seats_core.media import MediaConfig
-    from seats_core.models import mini as mini_module
-    from seats_core.models.loader import frame_pixels
+    """Clips for the trained miniature are resized to its training budget; real models keep the paper's.
 
-    budget = {"min_pixels": 4 * 784, "max_pixels": 6 * 784}
-    monkeypatch.setattr(mini_module, "media_budget", lambda: dict(budget))
-    assert frame_pixels("Qwen/Qwen2.5-Omni-7B") == {}
-    assert frame_pixels("mini") == budget
+    The budget is the models table's entry for a built-in miniature, else 128-144 tokens per frame pair.
+    """
+    from seats_core.media import MediaConfig
+
     engine = Engine("mini", device="cpu")
+    assert engine.model.frame_tokens == (9, 16)
+    assert engine.adapter.media_budget() == {"factor": 28, "min_pixels": 128 * 784, "max_pixels": 144 * 784}
+    monkeypatch.setattr(engine.model, "frame_tokens", (4, 6))
     media = engine.media(MediaConfig(max_seconds=12.0))
     assert (media.min_pixels, media.max_pixels, media.max_seconds) == (4 * 784, 6 * 784, 12.0)
     prep = engine.prepare(clip_short_av, "What colour is the square?")  # no MediaConfig: the model's

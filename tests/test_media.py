@@ -456,9 +456,9 @@ def test_still_images_are_refused_as_such(tmp_path, fmt):
 
 
 def test_cli_and_app_share_one_side_limit():
-    from app import handlers
+    from app import work
 
-    assert MediaConfig().max_side == media.MAX_SOURCE_SIDE == handlers.APP_MEDIA.max_side == 4096
+    assert MediaConfig().max_side == media.MAX_SOURCE_SIDE == work.APP_MEDIA.max_side == 4096
 
 
 def test_high_rate_source_skips_frames_but_samples_the_right_times(tmp_path, monkeypatch):

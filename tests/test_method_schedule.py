@@ -8,7 +8,6 @@ from seats_core.method import (
     ENCODER_SCALE,
     PRESETS,
     PRESETS_QWEN3,
-    default_drop_layers,
     fastv_keep_ratio,
     layer_levels,
     parse_retention,
@@ -16,6 +15,14 @@ from seats_core.method import (
     round_count,
     round_half_up,
 )
+from seats_core.models.family import Qwen3OmniAdapter, Qwen25OmniAdapter
+
+
+def default_drop_layers(num_layers, family=Qwen25OmniAdapter):
+    """(drops, late, derived) of a family's paper recipe at a depth (Qwen2.5 scales the 7B's fractions)."""
+    r = family.paper.for_depth(num_layers)
+    return r.drop_layers, r.late_layer, r.derived
+
 
 LAYOUT_7B = (28, (16, 18, 20), 24)
 LAYOUT_30B = (48, (27, 31, 35), 40)
@@ -86,7 +93,7 @@ def test_schedule_refusals(kwargs, match):
 
 def test_default_drop_layers_known():
     assert default_drop_layers(28) == ((16, 18, 20), 24, False)
-    assert default_drop_layers(48) == ((27, 31, 35), 40, False)
+    assert default_drop_layers(48, Qwen3OmniAdapter) == ((27, 31, 35), 40, False)
 
 
 @pytest.mark.parametrize("num_layers", [4, 5, 6, 8, 12, 16, 24, 32, 36, 40, 64, 80, 100])

@@ -7,8 +7,9 @@ import pytest
 from seats_core import bench
 from seats_core.cli import build_parser
 from seats_core.config import METHODS, SeatsConfig
-from seats_core.method import PRESETS, PRESETS_QWEN3, default_drop_layers
+from seats_core.method import PRESETS, PRESETS_QWEN3
 from seats_core.methods import METHOD_NAMES, STAGES, bench_methods, build_plan, stage_colours, stage_names
+from seats_core.models.family import Qwen3OmniAdapter, Qwen25OmniAdapter
 
 
 def test_every_consumer_reads_the_registry():
@@ -21,12 +22,15 @@ def test_every_consumer_reads_the_registry():
     assert set(stage_names()) == set(stage_colours()) == set(STAGES)
 
 
-@pytest.mark.parametrize("depth,presets", [(28, PRESETS), (48, PRESETS_QWEN3)])
+@pytest.mark.parametrize(
+    "depth,presets,family", [(28, PRESETS, Qwen25OmniAdapter), (48, PRESETS_QWEN3, Qwen3OmniAdapter)]
+)
 @pytest.mark.parametrize("method", METHOD_NAMES)
-def test_plans_use_known_stage_kinds_and_reach_the_layer_average(method, depth, presets):
+def test_plans_use_known_stage_kinds_and_reach_the_layer_average(method, depth, presets, family):
     retention = "0.3,1.0" if method == "fastv" else "R25"
-    drops, late, _ = default_drop_layers(depth)
-    cfg = SeatsConfig.make(method, retention).resolve(depth, presets=presets, layout=(drops, late, False))
+    recipe = family.paper.for_depth(depth)
+    drops, late = recipe.drop_layers, recipe.late_layer
+    cfg = SeatsConfig.make(method, retention).resolve(recipe)
     plan = build_plan(cfg, depth)
     assert all(d.kind in STAGES and 0 <= d.layer < depth for d in plan)
     if method == "full":

@@ -37,7 +37,7 @@ def engine():
 def _answer(engine: Engine, clip, question: str) -> str | None:
     prep = engine.prepare(clip, question)
     result = engine.run(prep, SeatsConfig.make("full", "R10"), max_new_tokens=4)
-    return scenes.parse_answer(result["answer"])
+    return scenes.parse_answer(result.answer)
 
 
 def test_generator_is_seeded_and_answers_check_out():
@@ -65,9 +65,10 @@ def test_shipped_model_loads_through_the_normal_path(engine):
     thinker, _ = mini.build_model()
     assert engine.num_layers == 28 == thinker.config.text_config.num_hidden_layers
     meta = mini.metadata()
-    assert meta["media"] == mini.media_budget()
-    assert meta["media"]["max_pixels"] == scenes.MINI_MEDIA.max_pixels
-    assert meta["media"]["min_pixels"] == scenes.MINI_MEDIA.min_pixels
+    media = engine.media()  # the budget the adapter answers from the shipped config (seats_frame_tokens)
+    assert meta["media"] == {"min_pixels": media.min_pixels, "max_pixels": media.max_pixels}
+    assert meta["media"]["max_pixels"] == 16 * 28 * 28
+    assert meta["media"]["min_pixels"] == 9 * 28 * 28
     ref = mini.build_config(mini.build_tokenizer())  # shipped config = the code's architecture
     assert thinker.config.text_config.hidden_size == ref.text_config.hidden_size
     assert thinker.config.video_token_id == ref.video_token_id
@@ -78,7 +79,7 @@ def test_shipped_model_loads_through_the_normal_path(engine):
 @pytest.mark.slow
 def test_trained_model_answers_heldout_scenes(engine):
     samples = scenes.make_set(HELDOUT_SEED, N_ARRAYS)
-    correct = [_answer(engine, s.clip(scenes.MINI_MEDIA), s.question) == s.answer for s in samples]
+    correct = [_answer(engine, s.clip(engine.media()), s.question) == s.answer for s in samples]
     accuracy = float(np.mean(correct))
     print(f"held-out accuracy (all tokens, {N_ARRAYS} questions from arrays): {accuracy:.3f}")
     assert accuracy >= MIN_ACCURACY, f"{accuracy:.3f} (chance {CHANCE:.2f})"
@@ -94,10 +95,10 @@ def test_trained_model_answers_from_mp4_files(engine, tmp_path):
         prep = engine.prepare(
             str(path), s.question
         )  # no MediaConfig: Engine.media() applies the mini's budget
-        assert prep.clip.has_audio and prep.clip.frames.shape[1:3] == s.clip().frames.shape[1:3]
+        assert prep.clip.has_audio and prep.clip.frames.shape[1:3] == s.clip(engine.media()).frames.shape[1:3]
         result = engine.run(prep, SeatsConfig.make("full", "R10"), max_new_tokens=4)
-        from_file.append(scenes.parse_answer(result["answer"]))
-        from_arrays.append(_answer(engine, s.clip(scenes.MINI_MEDIA), s.question))
+        from_file.append(scenes.parse_answer(result.answer))
+        from_arrays.append(_answer(engine, s.clip(engine.media()), s.question))
     truth = [s.answer for s in samples]
     # Lossy coding barely moves the inputs: the same answers as from the arrays (one may flip), mostly right.
     assert sum(a == b for a, b in zip(from_file, from_arrays)) >= N_FILES - 1, (from_file, from_arrays)

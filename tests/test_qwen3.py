@@ -40,7 +40,7 @@ def test_adapter_reads_the_qwen3_layout_from_the_config():
     m = ad.media_layout
     assert (m.positions_per_second, m.audio_tokens_per_second, m.token_block_px) == (13, 13, 32)
     assert (m.temporal_patch, m.audio_pool, m.seconds_per_chunk) == (2, 1, None)
-    cfg = SeatsConfig.make("seats", "R10").resolve(ad.num_layers, presets=ad.presets)
+    cfg = SeatsConfig.make("seats", "R10").resolve(ad)
     assert cfg.retention == PRESETS_QWEN3["R10"] and cfg.drop_layers == (27, 31, 35) and cfg.late_layer == 40
 
 
@@ -233,13 +233,14 @@ def test_every_method_runs_on_mini_qwen3(clip_short_av):
     from seats_core.methods import METHOD_NAMES
     from seats_core.pipeline import Engine
 
-    from .test_cli import _check_consistent
+    from .test_cli import _check_consistent, _rows
 
     engine = Engine("mini-qwen3", device="cpu")
     prep = engine.prepare(clip_short_av, "What happens?")
     for method in METHOD_NAMES:
         retention = "0.3,1.0" if method == "fastv" else "R25"
-        r = engine.run(prep, SeatsConfig.make(method, retention), max_new_tokens=2)
+        r = engine.run(prep, SeatsConfig.make(method, retention), max_new_tokens=2).to_dict()
+        r["tokens"] = _rows(r)
         assert r["method"] == method and r["num_layers"] == 48
         _check_consistent(r, (1.0, 1.0) if method == "full" else tuple(r["retention"]))
 

@@ -52,7 +52,7 @@ def test_rows_equal_the_processor_and_the_whole_thinker(tm, built):
     rng.choice(1, size=1, replace=False)
     qs = tm.pick_questions(rng, sample.slots, 3)
     text = tm.dialogue_text(engine.model.processor, engine.model.system_prompt, qs)
-    clip = sample.clip(scenes.MINI_MEDIA)
+    clip = sample.clip(engine.media())
     full = OmniAdapter.processor_inputs(
         engine.model.processor, text, clip.frames, clip.fps, clip.audio, clip.sample_rate
     )
@@ -148,15 +148,10 @@ def test_training_knockout_equals_removing_the_media_from_that_layer(tm, built):
     embeds = torch.where(batch["is_media"], batch["media"], model.model.get_input_embeddings()(batch["ids"]))
 
     def run(from_layer):
-        hooks = tm._knockout_hooks(llm, batch["is_media"], torch.tensor(from_layer))
-        try:
-            with torch.no_grad():
-                return llm(
-                    inputs_embeds=embeds, attention_mask=batch["mask"], position_ids=batch["pos"]
-                ).last_hidden_state
-        finally:
-            for h in hooks:
-                h.remove()
+        with tm._knockout_hooks(llm, batch["is_media"], torch.tensor(from_layer)), torch.no_grad():
+            return llm(
+                inputs_embeds=embeds, attention_mask=batch["mask"], position_ids=batch["pos"]
+            ).last_hidden_state
 
     plain = run([layers, layers])
     n = int(batch["mask"][0].sum())

@@ -94,7 +94,7 @@ class SeatsAnswerer:
         gen_kwargs = dict(gen_kwargs or {})
         budget = self.max_new_tokens or int(gen_kwargs.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
         prep = self.engine.prepare(video, context)
-        result = self.engine.run(prep, self.config, max_new_tokens=budget)
+        result = self.engine.run(prep, self.config, max_new_tokens=budget).to_dict(tokens=False)
         text = cut_at_stops(result["answer"], gen_kwargs.get("until"))
         if self.log_path is not None:
             self._log(result, text, tag or {})

@@ -10,15 +10,29 @@ from .importance import (
     fixed_chunks,
     pool_rows,
     topk_mask,
+    video_token_importance,
     windowed_received_attention,
 )
+from .omnizip import (
+    OmniZipSelection,
+    apportion,
+    audio_anchor_merge,
+    audio_guided_discard,
+    dpc_knn_scores,
+    dpc_knn_select,
+    guided_discard_ratio,
+    istc_select,
+    omnizip_select,
+    temporal_select,
+)
+from .recipe import Recipe
 from .schedule import (
     ENCODER_SCALE,
     KEEP_DECIMALS,
     PRESETS,
     PRESETS_QWEN3,
     ROUNDINGS,
-    default_drop_layers,
+    derive_drop_layers,
     fastv_keep_ratio,
     layer_levels,
     parse_retention,
@@ -42,6 +56,16 @@ from .selection import (
 )
 
 __all__ = [
+    "OmniZipSelection",
+    "apportion",
+    "audio_anchor_merge",
+    "audio_guided_discard",
+    "dpc_knn_scores",
+    "dpc_knn_select",
+    "guided_discard_ratio",
+    "istc_select",
+    "omnizip_select",
+    "temporal_select",
     "AUDIO_BLOCK_TOKENS",
     "ENCODER_SCALE",
     "KEEP_DECIMALS",
@@ -55,7 +79,8 @@ __all__ = [
     "fixed_chunks",
     "allocate_budget_detailed",
     "budget_info",
-    "default_drop_layers",
+    "derive_drop_layers",
+    "Recipe",
     "diversity_select",
     "fastv_keep_ratio",
     "last_token_relevance",
@@ -75,5 +100,6 @@ __all__ = [
     "topk_mask",
     "visionzip_select",
     "window_keep_count",
+    "video_token_importance",
     "windowed_received_attention",
 ]

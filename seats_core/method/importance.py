@@ -152,3 +152,25 @@ def topk_mask(scores: torch.Tensor, groups: list[tuple[torch.Tensor, int]]) -> t
         ).indices  # (n_g,) ties: lower first
         keep[idx[order[:k]]] = True
     return keep
+
+
+def video_token_importance(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    scale: float,
+    window_patches: int,
+    merge_units: int,
+    order: torch.Tensor | None = None,
+    received=None,
+) -> torch.Tensor:
+    """Stage-I importance of each LLM video token (spec §1): the attention each patch receives in the last vision
+    block inside its window of `window_patches` patches, head mean, averaged per merge group of `merge_units`
+    patches, in video-token order (`order`: encoder row -> raster, None when the rows are raster already).
+
+    q, k: (H, N, d) in the encoder's row order -> (N / merge_units,). `received(q, k, bounds, scale)` computes the
+    per-chunk statistic: default the in-place kernel `chunked_received_attention`; pass a differentiable one to
+    keep gradients (the miniature's training script does)."""
+    received = chunked_received_attention if received is None else received
+    imp = received(q, k, fixed_chunks(q.shape[1], window_patches), scale)  # (N,) per patch
+    per_token = pool_rows(imp, merge_units)  # (N / merge_units,) encoder order
+    return per_token if order is None else per_token[order]

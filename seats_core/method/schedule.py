@@ -20,13 +20,6 @@ ENCODER_SCALE = 1.4  # lambda: Stage I keeps lambda * R entering the LLM (paper 
 FASTV_DROP_LAYER = 2  # FastV prunes once, after layer K = 2 (spec §5)
 BISECTION_STEPS = 100  # halvings of [0, 1] for f; ~55 already reach float64 resolution
 
-# (drop layers, first text-only layer) of the paper's models (spec §2, §3).
-KNOWN_LAYOUTS = {
-    28: ((16, 18, 20), 24),  # Qwen2.5-Omni-7B
-    48: ((27, 31, 35), 40),  # Qwen3-Omni-30B-A3B
-}
-REFERENCE_DEPTH = 28  # other depths reuse the 7B's depth fractions 16/28, 18/28, 20/28, 24/28
-
 # Layer-averaged (R_video, R_audio) presets of the paper (spec §0).
 PRESETS = {"R35": (0.30, 0.65), "R25": (0.20, 0.55), "R15": (0.10, 0.45), "R10": (0.06, 0.35)}
 PRESETS_QWEN3 = {"R35": (0.32, 0.70), "R25": (0.22, 0.60), "R15": (0.12, 0.50), "R10": (0.07, 0.45)}
@@ -144,21 +137,21 @@ def retention_schedule(
     return [round(cur / prev, KEEP_DECIMALS) if prev > 0 else 0.0 for prev, cur in zip(levels, levels[1:])]
 
 
-def default_drop_layers(num_layers: int) -> tuple[tuple[int, ...], int, bool]:
-    """(drop_layers, late_layer, derived) for a decoder of num_layers layers (spec §2 "Drop points").
+def derive_drop_layers(
+    num_layers: int, depth: int, drops: tuple[int, ...], late: int
+) -> tuple[tuple[int, ...], int, bool]:
+    """(drop_layers, late_layer, derived) for a decoder of num_layers layers, from a published layout (spec §2).
 
-    The paper's depths (28, 48) return its layers with derived=False. Other depths scale the 7B's fractions
-    16/28, 18/28, 20/28, 24/28 (round half up), then are made strictly increasing with
-    1 <= d_1 < d_2 < d_3 < late_layer <= num_layers; derived=True so the config can say so.
+    At the published `depth` the published layers come back with derived=False. Other depths scale its
+    fractions d/depth (round half up), then are made strictly increasing with 1 <= d_1 < ... < late <= num_layers;
+    derived=True so the config can say so.
     """
-    if num_layers in KNOWN_LAYOUTS:
-        drops, late = KNOWN_LAYOUTS[num_layers]
-        return drops, late, False
-    ref_drops, ref_late = KNOWN_LAYOUTS[REFERENCE_DEPTH]
-    fractions = [d / REFERENCE_DEPTH for d in (*ref_drops, ref_late)]
+    if num_layers == depth:
+        return tuple(drops), late, False
+    fractions = [d / depth for d in (*drops, late)]
     if num_layers < len(fractions):
         raise ValueError(
-            f"a {num_layers}-layer decoder is too shallow for {len(ref_drops)} drops and a text-only stage "
+            f"a {num_layers}-layer decoder is too shallow for {len(drops)} drops and a text-only stage "
             f"(need >= {len(fractions)} layers)"
         )
     layers = [round_half_up(fr * num_layers) for fr in fractions]

@@ -32,6 +32,8 @@ import torch.nn.functional as F
 import transformers
 from transformers import vision_utils
 
+from ..hooks import Hooks
+
 _MARK = "_seats_fast_vision"  # instance attribute present only while enabled
 _MAX_LAZY_PLANS = 4  # plans built on the fly for cu_seqlens tensors the pre-hook did not see
 _ROPE_HALVES = 2
@@ -142,7 +144,7 @@ class FastVisionHandle:
         self._plans: list[tuple[torch.Tensor, ChunkPlan]] = []  # keyed by identity of a cu_seqlens tensor
         self._rope: tuple | None = None  # (cos key, dtype, cos (L,1,d), signed sin (L,1,d))
         self._saved_forwards: list[tuple[torch.nn.Module, object]] = []
-        self._hooks = []
+        self._hooks = Hooks()
         self._active = False
 
     # -- attach / detach -------------------------------------------------------------------------------------
@@ -151,23 +153,21 @@ class FastVisionHandle:
             attn = blk.attn
             self._saved_forwards.append((attn, attn.__dict__.get("forward", _MARK)))
             attn.forward = self._make_forward(attn)
-        self._hooks.append(self.visual.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
-        self._hooks.append(self.visual.register_forward_hook(self._clear, always_call=True))
+        self._hooks.pre(self.visual, self._pre_hook)
+        self._hooks.post(self.visual, self._clear, with_kwargs=False, always_call=True)
         setattr(self.visual, _MARK, self)
         self._active = True
 
     def remove(self) -> None:
         if not self._active:
             return
-        for hook in self._hooks:
-            hook.remove()
+        self._hooks.remove()
         for attn, saved in self._saved_forwards:
             if saved is _MARK:
                 del attn.forward
             else:
                 attn.forward = saved
         delattr(self.visual, _MARK)
-        self._hooks.clear()
         self._saved_forwards.clear()
         self._clear()
         self._active = False

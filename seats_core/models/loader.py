@@ -3,6 +3,7 @@ checkpoint (hub id or local folder), thinker only. The family's adapter names th
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -42,6 +43,7 @@ class LoadedModel:
     system_prompt: str
     is_mini: bool
     disclaimer: str | None = None  # said beside every answer when the answers mean nothing (random weights)
+    frame_tokens: tuple[int, int] | None = None  # (min, max) LLM tokens per frame pair; None = the paper's
 
     @property
     def device(self) -> torch.device:
@@ -52,25 +54,32 @@ class LoadedModel:
         return next(self.thinker.parameters()).dtype
 
 
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in miniature: how to build it (module and function, imported on demand), its chat system prompt,
+    what to say beside its answers, and the frame budget it was made for (tokens per frame pair)."""
+
+    module: str
+    system_prompt: str
+    frame_tokens: tuple[int, int]
+    disclaimer: str | None = None
+
+
+# The models table of the built-in miniatures. Any other name is a checkpoint (hub id or folder) of a family the
+# adapters know, with the paper's frame budget and the Qwen system prompt.
+BUILTINS = {
+    MINI: Builtin("mini", MINI_SYSTEM_PROMPT, (9, 16)),  # trained on 112 x 112 frames
+    MINI_QWEN3: Builtin(
+        "mini_qwen3",
+        MINI_SYSTEM_PROMPT,
+        (16, 16),  # 128 x 128 frames in 32 px blocks
+        "mini-qwen3 has random weights: its answers mean nothing (it exercises the Qwen3-Omni code paths)",
+    ),
+}
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def frame_pixels(name: str) -> dict:
-    """MediaConfig fields (min_pixels, max_pixels) a model was trained with, or {} for the real models' defaults.
-
-    The trained miniature saw 112 x 112 frames (16 LLM tokens per frame pair); clips for it are resized alike.
-    mini-qwen3 takes 128 x 128 frames in 32 px blocks. Real checkpoints: {} (the Engine applies the family's block).
-    """
-    if name == MINI_QWEN3:
-        from .mini_qwen3 import media_budget as qwen3_budget
-
-        return qwen3_budget()
-    if name != MINI:
-        return {}
-    from .mini import media_budget
-
-    return media_budget()
 
 
 def load_model(
@@ -82,17 +91,13 @@ def load_model(
 ) -> LoadedModel:
     """Load `name` ("mini", "mini-qwen3", a hub id like Qwen/Qwen2.5-Omni-7B, or a local folder) -- thinker only."""
     device = device or default_device()
-    if name == MINI:
-        from .mini import build_model
-
-        thinker, processor = build_model(attn_implementation=attn_implementation)
-        return LoadedModel(MINI, thinker.to(device), processor, MINI_SYSTEM_PROMPT, True)
-    if name == MINI_QWEN3:
-        from . import mini_qwen3
-
-        thinker, processor = mini_qwen3.build_model(attn_implementation=attn_implementation)
+    if name in BUILTINS:
+        b = BUILTINS[name]
+        thinker, processor = importlib.import_module(f"{__package__}.{b.module}").build_model(
+            attn_implementation=attn_implementation
+        )
         return LoadedModel(
-            MINI_QWEN3, thinker.to(device), processor, mini_qwen3.SYSTEM_PROMPT, True, mini_qwen3.DISCLAIMER
+            name, thinker.to(device), processor, b.system_prompt, True, b.disclaimer, b.frame_tokens
         )
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     local = Path(name).expanduser()

@@ -25,6 +25,8 @@ def _mini_dir() -> Path:
 
 
 MINI_DIR = _mini_dir()
+# Frame budget, (min, max) LLM tokens per frame pair: the miniature is trained on 112 x 112 frames (16 tokens per
+# frame pair; at least 9), not the 7B's 128-144 (its entry in loader.BUILTINS).
 METADATA_FILE = "training.json"  # recipe, seed, data sizes, accuracy and media budget of the shipped weights
 
 # Special tokens in the order of the real Qwen2.5-Omni vocabulary (their ids differ: they follow the tiny BPE).
@@ -250,15 +252,6 @@ def metadata() -> dict:
     """The shipped miniature's training record (recipe, seed, data sizes, accuracy, media budget), or {}."""
     path = MINI_DIR / METADATA_FILE
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def media_budget() -> dict:
-    """MediaConfig fields the miniature was trained with (e.g. min_pixels/max_pixels), or {} for the defaults.
-
-    Pass them as `MediaConfig(**media_budget())` when decoding clips for the mini: it saw 112 x 112 frames
-    (16 tokens per temporal grid), not the 7B's 128-144 tokens per grid.
-    """
-    return dict(metadata().get("media", {}))
 
 
 def _load_or_build_tokenizer():

@@ -18,12 +18,7 @@ import torch
 from .mini import offline_tokenizer
 
 NAME = "mini-qwen3"
-DISCLAIMER = (
-    "mini-qwen3 has random weights: its answers mean nothing (it exercises the Qwen3-Omni code paths)"
-)
-SYSTEM_PROMPT = "You are a helpful assistant."
-# Media budget of the miniature: 4 x 4 LLM tokens per frame pair (128 x 128 px frames).
-MEDIA = dict(min_pixels=16 * 32 * 32, max_pixels=16 * 32 * 32)
+# Frame budget of the miniature, (min, max) LLM tokens per frame pair: 4 x 4 (128 x 128 px frames).
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -185,8 +180,3 @@ def build_model(seed: int = 0, attn_implementation: str = "sdpa"):
         model = Qwen3OmniMoeThinkerForConditionalGeneration(config)
     model.to(torch.float32)
     return model.eval(), build_processor(tokenizer)
-
-
-def media_budget() -> dict:
-    """MediaConfig fields for clips fed to the miniature (32 px token blocks, 4 x 4 tokens per frame pair)."""
-    return dict(MEDIA, factor=32)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import torch
 import transformers
 
+from ...hooks import Hooks
 from ...layout import TokenIds
+from ...method import Recipe
 
 # Decoder-layer kwargs a drop must slice along the sequence axis (transformers 5.x names).
 KW_HIDDEN = "hidden_states"
@@ -22,6 +24,8 @@ KW_MASK = "attention_mask"
 KW_ROPE = "position_embeddings"
 KW_POS = "position_ids"
 KW_CACHE = "past_key_values"
+# Frame budget in LLM tokens per frame pair: the paper's evaluation setting (min_pixels 128*28*28, max 144*28*28).
+PAPER_FRAME_TOKENS = (128, 144)
 MEL_FRAMES_PER_SECOND = 100  # Whisper features: 16 kHz audio, hop 160 (both families' feature extractor)
 
 
@@ -74,7 +78,7 @@ class FamilyAdapter:
     name_tags: tuple[str, ...] = ()  # lower-case fragments of hub ids of this family
     processor_class_name: str = ""
     thinker_class_name: str = ""
-    presets: dict = {}  # layer-averaged (R_video, R_audio) presets of the paper for this family
+    paper: Recipe  # the family's published SEATS constants (drop layers, presets, temperature, ...)
     has_deepstack: bool = False
 
     def __init__(self, thinker: torch.nn.Module):
@@ -153,26 +157,31 @@ class FamilyAdapter:
             seconds_per_window=m.seconds_per_window(seconds_per_grid),
         )
 
-    paper_layouts: dict = {}  # depth -> (drop layers, first text-only layer) the paper uses for this family
+    @property
+    def recipe(self) -> Recipe:
+        """The family's paper constants for this thinker's depth (the published layers at the published depth,
+        else scaled from its depth fractions; `derived` says which)."""
+        return self.paper.for_depth(self.num_layers)
 
-    def drop_layout(self) -> tuple[tuple[int, ...], int, bool]:
-        """(drop_layers, late_layer, derived) for this thinker: the paper's for the family's published depth,
-        else derived from the 7B's depth fractions (derived=True, recorded in the config)."""
-        from ...method import default_drop_layers
-
-        if self.num_layers in self.paper_layouts:
-            drops, late = self.paper_layouts[self.num_layers]
-            return tuple(drops), late, False
-        return default_drop_layers(self.num_layers)
+    @property
+    def presets(self) -> dict:
+        return self.paper.presets
 
     def stage1_video_grids(self, seconds_per_grid: float) -> int:
         """Temporal grids per Stage-I importance window of the video (spec §1: 2 temporal grids)."""
         return 2
 
-    def media_budget(self, tokens: tuple[int, int] = (128, 144)) -> dict:
-        """MediaConfig fields for a frame budget in LLM tokens per frame pair (the paper: 128-144)."""
+    def media_budget(self, frame_tokens: tuple[int, int] | None = None) -> dict:
+        """MediaConfig fields (factor, min_pixels, max_pixels) of a frame budget: the one place a model's frame
+        size is turned into pixels, for named miniatures and any checkpoint alike.
+
+        frame_tokens: (min, max) LLM tokens per frame pair; None = the paper's 128-144 (SEATS_SPEC §7). A built-in
+        miniature names its own in the models table (loader.BUILTINS). Pixels are in the family's token block
+        (28 px Qwen2.5, 32 px Qwen3).
+        """
+        lo, hi = frame_tokens or PAPER_FRAME_TOKENS
         block = self.media_layout.token_block_px
-        return dict(factor=block, min_pixels=tokens[0] * block * block, max_pixels=tokens[1] * block * block)
+        return dict(factor=block, min_pixels=int(lo) * block * block, max_pixels=int(hi) * block * block)
 
     def llm_dims(self):
         """Decoder widths for the FLOP formula (seats_core.flops.LLMDims)."""
@@ -499,11 +508,9 @@ class FamilyAdapter:
     def last_position_logits(self):
         """While active, the thinker's LM head sees only the last position (logits (B, 1, V)), like
         `logits_to_keep=1`: a prefill forward then costs D*V for the head instead of S*D*V."""
-        handle = self.thinker.lm_head.register_forward_pre_hook(lambda module, args: (args[0][:, -1:],))
-        try:
+        with Hooks() as hooks:
+            hooks.pre(self.thinker.lm_head, lambda module, args: (args[0][:, -1:],), with_kwargs=False)
             yield
-        finally:
-            handle.remove()
 
     def encode_video_first(self, inputs: dict) -> dict:
         """Kwargs for a prefill call shaped like generate()'s in transformers 5.x: the vision encoder runs first

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ...method import PRESETS
+from ...method import PRESETS, Recipe
+from ...method.budget import WINDOW_TEMPERATURE
 from .base import FamilyAdapter, apply_rope
 
 
@@ -21,8 +22,8 @@ class Qwen25OmniAdapter(FamilyAdapter):
     checkpoint_types = ("qwen2_5_omni",)  # model_type of the full checkpoint (thinker + talker)
     name_tags = ("qwen2.5-omni", "qwen2_5_omni")  # how hub ids of this family are spelled
     processor_class_name = "Qwen2_5OmniProcessor"
-    presets = PRESETS
-    paper_layouts = {28: ((16, 18, 20), 24)}  # Qwen2.5-Omni-7B (SEATS_SPEC §2, §3)
+    # Qwen2.5-Omni-7B (SEATS_SPEC §0-§3): 28 layers, drops after 16 / 18 / 20, text only from 24, T = 0.1
+    paper = Recipe("qwen2_5_omni", 28, (16, 18, 20), 24, presets=PRESETS, temperature=WINDOW_TEMPERATURE)
     audio_pool = 2  # the audio tower average-pools pairs of encoder rows (stride 2) after its last layer
 
     special_id_fields = (

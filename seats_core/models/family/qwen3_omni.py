@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import torch
 
-from ...method import PRESETS_QWEN3
+from ...method import PRESETS_QWEN3, Recipe
 from .base import FamilyAdapter, apply_rope
 
 KW_DEEPSTACK = "deepstack_visual_embeds"
 KW_VISUAL_MASK = "visual_pos_masks"
+# Stage II's window softmax temperature in the authors' Qwen3-Omni code (their Qwen2.5 code uses 0.1; SEATS_SPEC §9)
+WINDOW_TEMPERATURE = 0.3
 
 
 class Qwen3OmniAdapter(FamilyAdapter):
@@ -30,8 +32,9 @@ class Qwen3OmniAdapter(FamilyAdapter):
     checkpoint_types = ("qwen3_omni_moe",)  # model_type of the full checkpoint (thinker + talker)
     name_tags = ("qwen3-omni", "qwen3_omni")  # how hub ids of this family are spelled
     processor_class_name = "Qwen3OmniMoeProcessor"
-    presets = PRESETS_QWEN3
-    paper_layouts = {48: ((27, 31, 35), 40)}  # Qwen3-Omni-30B-A3B (SEATS_SPEC §9)
+    # Qwen3-Omni-30B-A3B (SEATS_SPEC §0, §9): 48 layers, drops after 27 / 31 / 35, text only from 40, T = 0.3;
+    # lambda 1.4 and Stage-I blocks of 2 temporal grids / 50 audio tokens as on Qwen2.5 (the Recipe defaults)
+    paper = Recipe("qwen3_omni", 48, (27, 31, 35), 40, presets=PRESETS_QWEN3, temperature=WINDOW_TEMPERATURE)
     audio_pool = 1
     has_deepstack = True
 
