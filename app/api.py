@@ -37,5 +37,4 @@ def api_run(
     with model_failures():
         runs, _ = compute(model, clip, q, {"method": cfg}, n_new, progress)
     record = runs["method"]
-    record["timing_ms"]["media_decode"] = round(session.decode_ms, 3)
     return record["answer"], record

@@ -190,6 +190,8 @@ def advanced_kwargs(values: dict | None) -> dict:
             out[name] = tuple(integer(x, name, 1, MAX_LAYER_SETTING) for x in parts) if parts else None
         elif name == "late_layer":
             out[name] = None if value in (None, "") else integer(value, name, 1, MAX_LAYER_SETTING)
+        elif name in ("encoder_scale", "temperature"):  # blank: the model family's paper value
+            out[name] = None if value in (None, "") else number(value, name)
         elif name == "fastv_layer":
             out[name] = integer(value, name, 1, MAX_LAYER_SETTING)
         elif name == "seed":
@@ -238,15 +240,16 @@ def make_configs(
     return configs
 
 
-def check_plans(configs: dict[str, dict | str], num_layers: int) -> dict[str, dict | str]:
-    """Replace configs whose method cannot meet its retention on `num_layers` layers by an error message
-    (FastV cannot average below its floor, fastv keeps all audio, ...); gr.Error when it is the main method."""
+def check_plans(configs: dict[str, dict | str], model) -> dict[str, dict | str]:
+    """Replace configs whose method cannot meet its retention on `model` (a family adapter or its Recipe) by an
+    error message (FastV cannot average below its floor, fastv keeps all audio, ...); gr.Error when it is the
+    main method."""
     out = dict(configs)
     for key, cfg in configs.items():
         if isinstance(cfg, str):
             continue
         try:
-            build_plan(SeatsConfig.from_dict(cfg).resolve(num_layers), num_layers)
+            build_plan(SeatsConfig.from_dict(cfg).resolve(model), model.num_layers)
         except ValueError as e:
             if key == "method":
                 raise refuse(f"{cfg['method']}: {e}") from None

@@ -17,6 +17,7 @@ import gradio as gr
 from seats_core import scenes
 from seats_core.config import SeatsConfig
 from seats_core.media import Clip
+from seats_core.models.family import recipe_for
 from seats_core.pipeline import MAX_QUESTION_CHARS
 
 from . import checks, examples, plots, present, tour
@@ -76,7 +77,8 @@ def _precomputed(entry: dict, configs: dict, model: str, max_new_tokens: int) ->
             if not (isinstance(cfg, str) and "error" in run):
                 return None
             continue
-        resolved = SeatsConfig.from_dict(cfg).resolve(run["num_layers"]).to_dict()
+        recipe = recipe_for(run.get("family") or "qwen2_5_omni", run["num_layers"])
+        resolved = SeatsConfig.from_dict(cfg).resolve(recipe).to_dict()
         if {k: v for k, v in resolved.items() if k != "extra"} != {
             k: v for k, v in run["config"].items() if k != "extra"
         }:
@@ -101,9 +103,6 @@ def run_pending(session: Session, progress: Callable | None = None, compute: Cal
         return present_runs(session, runs, source, truth, examples.load_analysis(entry), known)
     with model_failures():
         runs, notes = compute(model, clip, request["question"], configs, n_new, progress)
-    for run in runs.values():
-        if "timing_ms" in run:  # the clip was decoded before the model step: report that decode's time
-            run["timing_ms"]["media_decode"] = round(getattr(session, "decode_ms", 0.0), 3)
     return present_runs(session, runs, "computed now", notes + truth, None, known)
 
 

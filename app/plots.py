@@ -355,9 +355,9 @@ def paper_plan(num_layers: int, family: str = "qwen2_5_omni") -> dict:
     recipe, SeatsConfig and build_plan, so the boundaries follow the config, not fixed numbers)."""
     from seats_core.attach import build_plan
     from seats_core.config import SeatsConfig
-    from seats_core.models.family import FAMILIES
+    from seats_core.models.family import recipe_for
 
-    cfg = SeatsConfig.make("seats", "R10").resolve(FAMILIES[family].paper.for_depth(num_layers))
+    cfg = SeatsConfig.make("seats", "R10").resolve(recipe_for(family, num_layers))
     return {"plan": [{"layer": d.layer, "kind": d.kind} for d in build_plan(cfg, num_layers)]}
 
 

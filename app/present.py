@@ -363,7 +363,8 @@ def dependency_markdown(analysis: dict | None, unavailable: str | None = None) -
         return f"{intro}\n\n**Analysis unavailable:** {unavailable}"
     if not analysis:
         return f"{intro}\n\nPress **Run dependency analysis** (one extra model pass per layer)."
-    return f"{intro}\n\n{verdict(analysis).text}"
+    v = verdict(analysis)  # the library's one verdict: the tour, the report and the CLI print the same
+    return f"{intro}\n\n{v.text}" if v else intro
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ class Session:
     clip: Clip | None = None  # decoded once per upload (and model frame budget)
     clip_key: tuple | None = None  # (sha256 of the file, MediaConfig) of `clip`
     clip_name: str = ""
-    decode_ms: float = 0.0  # time the last decode took
     question: str = ""
     model: str = ""
     records: dict[str, dict] = field(default_factory=dict)  # RUN_KEYS -> RunRecord dict or {"error": ...}

@@ -101,13 +101,13 @@ def where_fusion_completes(run: dict, analysis: dict | None) -> str:
         if text_from
         else "This run never switches to text alone."
     )
-    if not analysis:
+    # the library's one verdict: the Dependency tab, the report and the CLI print the same
+    v = verdict(analysis)
+    if v is None:
         return (
             f"{plan} Whether that is safe for *this* clip is what the **Dependency** tab measures: press **Run "
             "dependency analysis** to knock out the video and audio tokens from each layer on and watch the answer."
         )
-    # the library's one verdict: the Dependency tab, the report and the CLI print the same
-    v = verdict(analysis)
     if v.complete_from is None:
         return f"{v.text} {plan}"
     k = v.complete_from  # clip tokens removed from 0-based layer k on = from decoder layer k + 1

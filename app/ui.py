@@ -83,7 +83,7 @@ def _advanced_widgets() -> dict[str, gr.components.Component]:
     d = ADVANCED_DEFAULTS
     return {
         "encoder_scale": gr.Number(
-            d["encoder_scale"], label="encoder_scale (lambda: Stage I keeps lambda*R)"
+            d["encoder_scale"], label="encoder_scale (lambda: Stage I keeps lambda*R; blank = paper's, 1.4)"
         ),
         "drop_layers": gr.Textbox(
             "",
@@ -93,7 +93,10 @@ def _advanced_widgets() -> dict[str, gr.components.Component]:
         "late_layer": gr.Textbox(
             "", label="late_layer (first text-only layer; blank = paper's)", placeholder="blank = paper's"
         ),
-        "temperature": gr.Number(d["temperature"], label="temperature of the window weights"),
+        "temperature": gr.Number(
+            d["temperature"],
+            label="temperature of the window weights (blank = the family's: Qwen2.5 0.1, Qwen3 0.3)",
+        ),
         "score_layer": gr.Radio(["same", "next"], value=d["score_layer"], label="score_layer"),
         "use_importance": gr.Checkbox(d["use_importance"], label="use_importance (Stage I weighting)"),
         "use_windows": gr.Checkbox(d["use_windows"], label="use_windows (per 2 s window)"),

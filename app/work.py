@@ -10,8 +10,6 @@ keeps serving.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,9 +17,8 @@ import gradio as gr
 
 from seats_core.config import SeatsConfig
 from seats_core.media import Clip, MediaConfig, MediaError, load_clip
-from seats_core.models.loader import ModelLoadError, frame_pixels
+from seats_core.models.loader import ModelLoadError
 from seats_core.pipeline import Engine, InputError
-from seats_core.record import RunRecord
 
 from . import examples
 from .checks import check_plans, for_the_page, log, refuse
@@ -78,8 +75,9 @@ def model_failures(what: str = "the model") -> Iterator[None]:
 
 
 def media_for(model: str | None) -> MediaConfig:
-    """APP_MEDIA with `model`'s frame budget (decoding for display must match decoding for the run)."""
-    return dataclasses.replace(APP_MEDIA, **frame_pixels(model or SERVER.model))
+    """APP_MEDIA with `model`'s frame budget, as its Engine answers it (decoding for display is decoding for
+    the run: the CLI, the eval harness and this page ask the same function)."""
+    return get_engine(model or SERVER.model).media(APP_MEDIA)
 
 
 def decode(session: Session, path: Path, model: str) -> Clip:
@@ -90,15 +88,13 @@ def decode(session: Session, path: Path, model: str) -> Clip:
     with session.lock:
         if session.clip is not None and session.clip_key == key:
             return session.clip
-    t0 = time.perf_counter()
     try:
-        clip = load_clip(path, media)
+        clip = load_clip(path, media)  # records its own decode time (clip.decode_ms -> the run's timing)
     except MediaError as e:
         raise refuse(for_the_page(str(e), media.max_seconds)) from None
     clip.path = path.name  # nothing downstream needs where it lies
     with session.lock:
         session.clip, session.clip_key, session.clip_name = clip, key, path.name
-        session.decode_ms = (time.perf_counter() - t0) * 1e3
     return clip
 
 
@@ -131,7 +127,7 @@ def run_models(
     if not SERVER.has_engine(model):
         report(0.0, "loading the model (first run only)")
     engine = get_engine(model)
-    configs = check_plans(configs, engine.num_layers)
+    configs = check_plans(configs, engine.adapter)
     report(0.0, "preparing the clip")
     try:
         prep = engine.prepare(clip, question)
@@ -150,7 +146,7 @@ def run_models(
         span = (0.05 + 0.95 * i / len(keys), 0.05 + 0.95 * (i + 1) / len(keys))
         try:
             with RunProgress(engine.adapter, report, max_new_tokens, span, f"{key} ({cfg['method']})"):
-                result = engine.run(
+                record = engine.run(
                     prep, SeatsConfig.from_dict(cfg), max_new_tokens=max_new_tokens, repeats=REPEATS
                 )
         except ValueError as e:  # a method that cannot meet these settings (e.g. FastV below its floor)
@@ -158,7 +154,7 @@ def run_models(
                 raise refuse(f"{cfg['method']}: {e}") from None
             runs[key] = {"error": f"{cfg['method']}: {e}"}
             continue
-        runs[key] = RunRecord.from_run(engine, prep, result, media_for(model)).to_dict()
+        runs[key] = record.to_dict()
     report(1.0, "rendering")
     return runs, notes
 

@@ -262,10 +262,12 @@ def fusion_verdict(kl: Sequence[float], floor: float = KL_FLOOR) -> Verdict:
     return Verdict(k, peak, floor, text)
 
 
-def verdict(analysis: dict, floor: float = KL_FLOOR) -> Verdict:
+def verdict(analysis: dict | None, floor: float = KL_FLOOR) -> Verdict | None:
     """The verdict of an analysis result (`analyze`'s dict, also one saved before verdicts existed), recomputed
-    from its "both" knockout curve: the one call behind every sentence about where fusion completes."""
-    return fusion_verdict(analysis["knockout"]["both"]["kl"], floor)
+    from its "both" knockout curve: the one call behind every sentence about where fusion completes. None when
+    there is no curve to judge (no analysis, or one without a knockout)."""
+    kl = ((analysis or {}).get("knockout") or {}).get("both", {}).get("kl")
+    return fusion_verdict(kl, floor) if kl else None
 
 
 @torch.inference_mode()

@@ -59,6 +59,8 @@ class _Prefill:
     alive: torch.Tensor
     modality: torch.Tensor
     window: torch.Tensor
+    frame: torch.Tensor
+    patch: torch.Tensor
     rank: dict
     device: torch.device
     cache_alive: dict = field(default_factory=dict)
@@ -141,6 +143,8 @@ class Pruner:
                 alive=torch.arange(layout.length, device=dev),
                 modality=layout.modality.to(dev),
                 window=layout.window.to(dev),
+                frame=layout.t.to(dev),
+                patch=(layout.row * layout.grid_hw[1] + layout.col).to(dev),
                 # (S,) per modality: position k means "the k-th token of that modality" (original order)
                 rank={m: (layout.modality == m).cumsum(0).sub(1).to(dev) for m in (VIDEO, AUDIO)},
                 device=dev,
@@ -269,6 +273,9 @@ class Pruner:
             hidden=hidden,
             modality=mod,
             window=st.window[alive],
+            frame=st.frame[alive],
+            patch=st.patch[alive],
+            original=alive,
             blocks=lambda m, rows: self._stage1_windows(m, rows, alive),
             importance=lambda m, rows: self._importance(m, rows, alive),
             relevance=self._relevance(drop, hidden, kwargs, alive),
@@ -295,7 +302,7 @@ class Pruner:
         for dst, idx, values in st.copies:
             dst[idx.cpu()] = values.float().cpu()
         st.copies = []
-        parts = ctx.info.get("parts")
+        parts = ctx.info.pop("parts", None)
         counts = {n: int((mod == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
         after = {n: int((st.modality[new_alive] == m).sum()) for n, m in (("video", VIDEO), ("audio", AUDIO))}
         trace.events.append(
@@ -306,7 +313,7 @@ class Pruner:
                 keep_audio=drop.keep_audio,
                 before=counts,
                 after=after,
-                info=M.budget_info(parts) if parts is not None else {},
+                info={**(M.budget_info(parts) if parts is not None else {}), **ctx.info},
             )
         )
         return hidden

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .method import PRESETS, ROUNDINGS, parse_retention
+from .method.omnizip import DISCARD_MAX, DISCARD_MIN, OMNIZIP_CONTEXTUAL_RATIO, OMNIZIP_G
 from .method.schedule import FASTV_DROP_LAYER
 from .method.selection import VISIONZIP_CONTEXTUAL_FRACTION
 from .methods import METHOD_NAMES as METHODS  # the methods registry names them
@@ -42,9 +43,13 @@ class SeatsConfig:
     use_windows: bool = True  # Stage I/II per window, see window_rule (False = global per modality)
     prune_kv: bool = True  # drop the KV entries of dropped tokens in earlier layers too
     fastv_layer: int = FASTV_DROP_LAYER  # FastV: one drop after this layer (1-based)
-    visionzip_contextual: float = (
-        VISIONZIP_CONTEXTUAL_FRACTION  # VisionZip: contextual (merged) share per window
+    visionzip_contextual: float = VISIONZIP_CONTEXTUAL_FRACTION  # VisionZip: contextual (merged) share
+    omnizip_g: int = OMNIZIP_G  # OmniZip: audio tokens merged into each contextual anchor at most
+    omnizip_contextual: float = (
+        OMNIZIP_CONTEXTUAL_RATIO  # OmniZip: contextual audio anchors, share of the audio
     )
+    omnizip_discard_min: float = DISCARD_MIN  # OmniZip: clamp of a time group's video discard ratio
+    omnizip_discard_max: float = DISCARD_MAX
     seed: int = 0  # random baseline
     rounding: str = (
         "half_even"  # token counts: "half_even" (authors', Python round) or "half_up" (floor(x+.5))
@@ -74,6 +79,15 @@ class SeatsConfig:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if not 0 <= self.visionzip_contextual < 1:
             raise ValueError(f"visionzip_contextual must be in [0, 1), got {self.visionzip_contextual}")
+        if self.omnizip_g < 0:
+            raise ValueError(f"omnizip_g must be >= 0, got {self.omnizip_g}")
+        if not 0 <= self.omnizip_contextual < 1:
+            raise ValueError(f"omnizip_contextual must be in [0, 1), got {self.omnizip_contextual}")
+        if not 0 <= self.omnizip_discard_min <= self.omnizip_discard_max <= 1:
+            raise ValueError(
+                "need 0 <= omnizip_discard_min <= omnizip_discard_max <= 1, got "
+                f"{self.omnizip_discard_min}, {self.omnizip_discard_max}"
+            )
 
     @classmethod
     def make(

@@ -33,11 +33,13 @@ class DropContext:
     """What a stage's selection sees at one drop (batch 1; S = tokens alive entering the drop layer).
 
     hidden: (1, S, D) residual stream (a merging selection writes merged rows into it); modality, window: (S,)
-    of the alive tokens (window = the layout's time windows); rank: modality -> (S,) original k-th token of that
-    modality; blocks: modality -> (S,) Stage-I block of each token (SEATS_SPEC §9; the time windows under
-    window_rule "time"); importance(m, rows) -> (n,) Stage-I encoder importance of the alive tokens `rows` of
-    modality m or None; relevance() -> (S,) the last prompt token's attention at this drop (computed once, on
-    demand). `info` collects what the trace records of the drop (Stage II's budget tensors under "parts").
+    of the alive tokens (window = the layout's time windows); frame, patch: (S,) temporal grid and patch
+    (row * cols + col) of video tokens, -1 elsewhere; original: (S,) original prompt positions;
+    blocks(m, rows) -> (n,) Stage-I block of each token (SEATS_SPEC §9; the time windows under window_rule
+    "time"); importance(m, rows) -> (n,) Stage-I encoder importance of the alive tokens `rows` of modality m or
+    None; relevance() -> (S,) the last prompt token's attention at this drop (computed once, on demand).
+    `info` collects what the trace records of the drop: Stage II's budget tensors under "parts" (read after the
+    timed region), anything else as it is (JSON-ready, original coordinates).
     """
 
     drop: Drop
@@ -45,6 +47,9 @@ class DropContext:
     hidden: torch.Tensor
     modality: torch.Tensor
     window: torch.Tensor
+    frame: torch.Tensor
+    patch: torch.Tensor
+    original: torch.Tensor
     blocks: Callable[[int, torch.Tensor], torch.Tensor]
     importance: Callable[[int, torch.Tensor], torch.Tensor | None]
     relevance: Callable[[], torch.Tensor]
@@ -206,6 +211,49 @@ def _text_only(ctx: DropContext) -> torch.Tensor:
     return ctx.modality == TEXT
 
 
+def _omnizip(ctx: DropContext) -> torch.Tensor:
+    """OmniZip (arXiv 2511.14582): audio anchors merge their neighbours, the audio each time group keeps sets its
+    video budget, and video is chosen per frame by density peaks / change from the previous frame. Time groups
+    are the runs of the sequence (the i-th video run with the i-th audio run). Discard ratios are 1 - the keep
+    ratios (matched layer-averaged R, as for the other pre-LLM methods); merged anchors replace their rows."""
+    cfg, mod = ctx.config, ctx.modality
+    keep = torch.ones_like(mod, dtype=torch.bool)
+    vrows, arows = ctx.rows(VIDEO), ctx.rows(AUDIO)
+    if vrows.numel() + arows.numel() == 0:
+        return keep
+    group = M.run_windows(mod == VIDEO, mod == AUDIO)  # (S,) time group of each non-text token
+    imp = ctx.importance(AUDIO, arows) if arows.numel() else torch.zeros(0, device=mod.device)
+    if imp is None:
+        raise RuntimeError("OmniZip needs the audio encoder's attention; the encoder hooks did not run")
+    feats = ctx.hidden[0].float()
+    sel = M.omnizip_select(
+        feats[vrows],
+        group[vrows],
+        ctx.frame[vrows],
+        ctx.patch[vrows],
+        feats[arows],
+        group[arows],
+        imp,
+        1.0 - ctx.drop.keep_video,
+        1.0 - ctx.drop.keep_audio,
+        g=cfg.omnizip_g,
+        contextual_ratio=cfg.omnizip_contextual,
+        discard_min=cfg.omnizip_discard_min,
+        discard_max=cfg.omnizip_discard_max,
+        contextual_in_budget=True,  # matched R: the anchors count in the audio kept, as VisionZip's do
+        rounding=cfg.rounding,
+    )
+    ctx.hidden[0, arows[sel.audio_kept]] = sel.audio_embeds.to(ctx.hidden.dtype)
+    keep[vrows], keep[arows] = False, False
+    keep[vrows[sel.video_kept]] = True
+    keep[arows[sel.audio_kept]] = True
+    at = ctx.original[arows].tolist()  # audio index -> original prompt position
+    ctx.info["absorbed"] = {str(at[a]): [at[i] for i in members] for a, members in sel.absorbed.items()}
+    ctx.info["video_discard"] = [round(x, 4) for x in sel.video_discard]
+    ctx.info["audio_retention"] = [None if r is None else round(r, 4) for r in sel.audio_retention]
+    return keep
+
+
 STAGES = {
     s.name: s
     for s in (
@@ -231,6 +279,7 @@ STAGES = {
             uses_importance=True,
         ),
         Stage("uniform", "uniform selection", "#94a3b8", _per_modality(_uniform), before_llm=True),
+        Stage("omnizip", "OmniZip selection", "#14b8a6", _omnizip, before_llm=True, uses_importance=True),
     )
 }
 BEFORE_LLM = tuple(k for k, s in STAGES.items() if s.before_llm)
@@ -298,6 +347,7 @@ METHODS_TABLE = {
         Method("fastv-om", "FastV-om", _fastv(True), "fastv"),
         Method("divprune-om", "DivPrune-om", _one_before_llm("divprune"), "divprune"),
         Method("visionzip-om", "VisionZip-om", _one_before_llm("visionzip"), "visionzip"),
+        Method("omnizip", "OmniZip", _one_before_llm("omnizip"), "omnizip"),
     )
 }
 METHOD_NAMES = tuple(METHODS_TABLE)

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 import torch
 
+from seats_core.hooks import Hooks
 from seats_core.models.adapter import KW_MASK, OmniAdapter
 from seats_core.models.mini import build_model
 
@@ -69,14 +70,10 @@ def masked_reference(thinker, prefill_keep: list[torch.Tensor], decode_keep: lis
 
         return hook
 
-    handles = [
-        layer.register_forward_pre_hook(hook_for(i), with_kwargs=True) for i, layer in enumerate(ad.layers)
-    ]
-    try:
+    with Hooks() as hooks:
+        for i, layer in enumerate(ad.layers):
+            hooks.pre(layer, hook_for(i))
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def hook_count(module: torch.nn.Module) -> int:

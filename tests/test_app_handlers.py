@@ -24,9 +24,14 @@ from app.state import Session, SessionStore
 from seats_core import media, scenes, synth
 from seats_core.config import SeatsConfig
 from seats_core.media import load_clip
+from seats_core.models.family import Qwen25OmniAdapter
+
+from .test_cli import _rows
 
 QUESTION = "What shape appears when the tone plays?"
 NEW_TOKENS = 3
+
+QWEN25_7B = Qwen25OmniAdapter.paper  # the 7B recipe: 28 layers
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -120,11 +125,11 @@ def test_make_configs_and_advanced_fields():
     cfgs = checks.make_configs("seats", "0.3,0.6", "fastv", {"drop_layers": "15, 17,19", "late_layer": 23})
     assert cfgs["method"]["retention"] == [0.3, 0.6]
     assert cfgs["method"]["drop_layers"] == [15, 17, 19] and cfgs["method"]["late_layer"] == 23
-    checked = checks.check_plans(cfgs, num_layers=28)
+    checked = checks.check_plans(cfgs, QWEN25_7B)
     assert checked["method"] == cfgs["method"]
     assert isinstance(checked["baseline"], str) and "audio" in checked["baseline"]  # fastv keeps all audio
     with pytest.raises(gr.Error, match="fastv"):
-        checks.check_plans({"method": checks.make_configs("fastv-om", "R10", "none")["method"]}, 28)
+        checks.check_plans({"method": checks.make_configs("fastv-om", "R10", "none")["method"]}, QWEN25_7B)
     assert set(checks.ADVANCED_FIELDS) == set(SeatsConfig().to_dict()) - {"method", "retention", "extra"}
     with pytest.raises(gr.Error, match="retention"):
         checks.make_configs("seats", "R99", "none")
@@ -357,7 +362,8 @@ def test_api_answer_matches_a_direct_engine_run(clip_short_av):
     answer, record = api.api_run(clip_short_av, QUESTION, "seats", "R25", NEW_TOKENS)
     engine = work.get_engine("mini")
     prep = engine.prepare(clip_short_av, QUESTION, work.media_for(server.MINI))
-    direct = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=NEW_TOKENS)
+    direct = engine.run(prep, SeatsConfig.make("seats", "R25"), max_new_tokens=NEW_TOKENS).to_dict()
+    direct["tokens"] = _rows(direct)
     assert answer == direct["answer"] == record["answer"]
     assert record["tokens"]["survives_to"] == [t["survives_to"] for t in direct["tokens"]]
     assert record["flops"] == direct["flops"] and record["version"] == 1
@@ -439,7 +445,7 @@ def test_analysis_shape_is_plotted(live):
     session = Session("a", view=live[0].view, clip=live[0].clip, records=live[0].records)
     out = events.analyze(session, "mini", compute=lambda *a: fake)
     assert len(out["dependency"].data) == 2 + 3 * 2
-    assert "layer **2**" in out["dependency_notes"]  # KL stays below 10% of its max (1.0) from k = 2 on
+    assert "from decoder layer 3 on" in out["dependency_notes"]  # KL <= the 0.05-nat floor from k = 2 on
     assert session.analysis is fake
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from app import examples, tour
 from app import view as V
+from seats_core.analysis import KL_FLOOR, verdict
 
 NAME = "colour_at_high"
 
@@ -43,10 +44,11 @@ def test_stage1_step_counts_what_reaches_layer_1(shipped):
 def test_fusion_step_reads_the_knockout_curve(shipped):
     runs, analysis = shipped
     kl = analysis["knockout"]["both"]["kl"]
-    limit = 0.1 * max(kl)  # by hand: the first k after which every KL stays under a tenth of the peak
+    limit = KL_FLOOR  # by hand: the first k after which every KL stays under the library's named floor
     k = min(k for k in range(len(kl)) if all(x <= limit for x in kl[k:]))
-    assert tour.fusion_layer(analysis) == k
+    assert verdict(analysis).complete_from == k  # the one verdict the tour prints
     md = tour.where_fusion_completes(runs["method"], analysis)
+    assert verdict(analysis).text in md
     text_from = next(d["layer"] for d in runs["method"]["plan"] if d["kind"] == "stage3") + 1
     assert f"decoder layer **{k + 1}** on" in md and f"decoder layer **{text_from}**" in md
     assert f"starts {text_from - k - 1} layers after fusion completes" in md

@@ -148,7 +148,7 @@ def case(request):
     build, side = MODELS[name]
     sdpa, proc = build("sdpa")
     eager, _ = build("eager")
-    inputs = random_inputs(proc, seconds=4, side=side, seed=5)
+    inputs = random_inputs(proc, seconds=4, side=side, seed=0)  # the mini answers, not EOS at once
     plan = _plan(get_adapter(sdpa).num_layers) if run == "pruned" else None
     rec = measure_fusion(sdpa, inputs, config=SeatsConfig() if plan else None, plan=plan)
     prefill, decode, trace, sequences = _eager_run(eager, inputs, True, plan)
@@ -191,16 +191,16 @@ def test_matrix_and_rows_equal_eager_attention(case):
 def test_rows_sum_to_one_and_absent_groups_are_null(case):
     rec = case["rec"]
     present = ~torch.isnan(rec.matrix[..., 0])  # (L, 3)
-    torch.testing.assert_close(
-        rec.matrix.nan_to_num().sum(-1)[present], torch.ones(int(present.sum()), dtype=torch.float64)
-    )
+    sums = rec.matrix.nan_to_num().sum(-1)[present]
+    torch.testing.assert_close(sums, torch.ones_like(sums), atol=1e-6, rtol=0)
     assert torch.equal(present, rec.queries > 0)
     if case["plan"]:  # from the text-only stage on, the video and audio rows are null and nobody reads them
         late = case["plan"][-1].layer
         assert torch.isnan(rec.matrix[late:, VIDEO]).all() and torch.isnan(rec.matrix[late:, AUDIO]).all()
         assert (rec.matrix[late:, TEXT, VIDEO] == 0).all() and torch.isnan(rec.last[late:]).all()
-    torch.testing.assert_close(rec.last_mass.sum(-1), torch.ones(rec.num_layers, dtype=torch.float64))
-    torch.testing.assert_close(rec.answer_mass.sum(-1), torch.ones(rec.num_layers, dtype=torch.float64))
+    one = torch.ones(rec.num_layers, dtype=torch.float64)
+    torch.testing.assert_close(rec.last_mass.sum(-1), one, atol=1e-6, rtol=0)  # fp32 sums
+    torch.testing.assert_close(rec.answer_mass.sum(-1), one, atol=1e-6, rtol=0)
 
 
 def test_record_is_json_ready(case):

@@ -12,7 +12,10 @@ lmms-eval stays optional: importing this module imports no lmms-eval; the model 
 package declares it, which lets plain `accelerate launch -m lmms_eval --model seats_qwen2_5_omni` find it.
 
 Each lmms-eval rank loads its own model on cuda:LOCAL_RANK and answers its shard of requests with batch 1 and
-greedy decoding (the paper's setting). `SeatsAnswerer` holds the lmms-eval-independent logic.
+greedy decoding (the paper's setting), decoding clips as `seats eval` does (up to 2 h, 768 frames). With
+`log_path`, each rank writes its own cost log (`<path>` alone, `<stem>.rank<R><suffix>` when there are several
+ranks), one line per doc with its rank; the copies lmms-eval pads the last shard with are neither run nor logged,
+so the ranks' files together count every doc once. `SeatsAnswerer` holds the lmms-eval-independent logic.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from functools import cache
 from pathlib import Path
 
 from ..config import SeatsConfig
-from ..media import MediaError
+from ..evaluate import EVAL_MAX_SECONDS
+from ..media import MediaConfig, MediaError
 from ..pipeline import InputError
 
 MODEL_NAME = "seats_qwen2_5_omni"
@@ -34,6 +38,7 @@ DEFAULT_MAX_NEW_TOKENS = 16  # when neither the task nor model_args say (multipl
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi")
 TERA = 1e12
 PAIR_SEPARATORS = (":", "/")  # model_args are comma-separated, so a V,A pair is written V:A or V/A
+PADDING = "__padding_only__"  # lmms-eval's mark on the copies that even out the ranks' request counts
 
 
 def parse_retention_arg(value) -> str | tuple[float, float]:
@@ -54,6 +59,12 @@ def first_video(visuals) -> str:
             return str(v)
     kinds = ", ".join(type(v).__name__ for v in items) or "nothing"
     raise InputError(f"{MODEL_NAME} answers about video files (with their audio); this request gave {kinds}")
+
+
+def rank_log_path(path: str | os.PathLike, rank: int, world_size: int) -> Path:
+    """The cost log of one rank: `path` itself in a one-process run, else `<stem>.rank<R><suffix>`."""
+    path = Path(path)
+    return path if world_size <= 1 else path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
 
 
 def cut_at_stops(text: str, until) -> str:
@@ -86,6 +97,7 @@ class SeatsAnswerer:
 
             engine = Engine(str(pretrained), device=device, attn=attn_implementation)
         self.engine = engine
+        self.media = engine.media(MediaConfig(max_seconds=EVAL_MAX_SECONDS))  # as `seats eval` decodes
 
     def answer(
         self, context: str, video: str, gen_kwargs: dict | None = None, tag: dict | None = None
@@ -93,25 +105,25 @@ class SeatsAnswerer:
         """Greedy answer to `context` about `video`, cut at the task's stop strings."""
         gen_kwargs = dict(gen_kwargs or {})
         budget = self.max_new_tokens or int(gen_kwargs.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
-        prep = self.engine.prepare(video, context)
-        result = self.engine.run(prep, self.config, max_new_tokens=budget).to_dict(tokens=False)
-        text = cut_at_stops(result["answer"], gen_kwargs.get("until"))
+        prep = self.engine.prepare(video, context, self.media)
+        record = self.engine.run(prep, self.config, max_new_tokens=budget)
+        text = cut_at_stops(record.answer, gen_kwargs.get("until"))
         if self.log_path is not None:
-            self._log(result, text, tag or {})
+            self._log(record, text, tag or {})
         return text
 
-    def _log(self, result: dict, text: str, tag: dict) -> None:
+    def _log(self, record, text: str, tag: dict) -> None:
         """One JSON line per request with its cost, for the TFLOPs / prefill columns of the paper's tables."""
         line = {
             **tag,
             "method": self.config.method,
-            "retention": result.get("retention", list(self.config.retention)),  # the family's preset values
-            "family": result.get("family"),
+            "retention": record.retention,  # the family's preset values
+            "family": record.family,
             "reply": text,
-            "tflops": result["flops"]["prefill"] / TERA,
-            "tflops_full": result["flops"]["prefill_full"] / TERA,
-            "prefill_ms": result["timing_ms"]["llm_prefill"],
-            "retention_measured": result["retention_measured"],
+            "tflops": record.flops["prefill"] / TERA,
+            "tflops_full": record.flops["prefill_full"] / TERA,
+            "prefill_ms": record.timing_ms["llm_prefill"],
+            "retention_measured": record.retention_measured,
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a", encoding="utf-8") as f:
@@ -135,11 +147,14 @@ def _model_class() -> type:
 
     class SeatsQwen25Omni(lmms):
         """Qwen2.5-Omni with SEATS (or a baseline) token pruning; model_args: pretrained, method, retention
-        (R10 or V:A), device, attn_implementation, max_new_tokens, seed, log_path, batch_size (must be 1)."""
+        (R10 or V:A), device, attn_implementation, max_new_tokens, seed, log_path, batch_size (must be 1;
+        max_batch_size is accepted and has no effect)."""
 
         is_simple = True
 
-        def __init__(self, batch_size=1, device: str | None = None, engine=None, **kwargs):
+        def __init__(
+            self, batch_size=1, device: str | None = None, engine=None, max_batch_size=None, **kwargs
+        ):
             super().__init__()
             if int(batch_size) != 1:
                 raise ValueError(
@@ -157,6 +172,11 @@ def _model_class() -> type:
             unknown = sorted(set(kwargs) - accepted)
             if unknown:
                 raise ValueError(f"{MODEL_NAME}: unknown model_args {unknown}; accepted: {sorted(accepted)}")
+            # accelerate and torchrun set RANK / WORLD_SIZE before the model is built
+            self.log_rank = int(os.environ.get("RANK", 0))
+            world_size = int(os.environ.get("WORLD_SIZE", 1))
+            if kwargs.get("log_path"):
+                kwargs["log_path"] = rank_log_path(kwargs["log_path"], self.log_rank, world_size)
             self.answerer = SeatsAnswerer(device=_local_device(device), engine=engine, **kwargs)
             self._device = self.answerer.engine.model.device
 
@@ -172,8 +192,11 @@ def _model_class() -> type:
             out = []
             for req in requests:
                 context, gen_kwargs, doc_to_visual, doc_id, task, split = req.args
+                if (req.metadata or {}).get(PADDING):  # a copy that only evens out the ranks: discarded
+                    out.append("")
+                    continue
                 visuals = doc_to_visual(self.task_dict[task][split][doc_id])
-                tag = {"task": task, "doc_id": doc_id}
+                tag = {"rank": self.log_rank, "task": task, "doc_id": doc_id}
                 try:
                     out.append(self.answerer.answer(context, first_video(visuals), gen_kwargs, tag))
                 except (MediaError, InputError) as e:  # one bad video must not end a multi-hour run

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import transformers
 
+from ...method import Recipe
 from .base import KW_CACHE, KW_HIDDEN, KW_MASK, KW_POS, KW_ROPE, FamilyAdapter, UnsupportedModel, apply_rope
 from .qwen2_5_omni import Qwen25OmniAdapter
 from .qwen3_omni import Qwen3OmniAdapter
@@ -33,6 +34,13 @@ def family_of(config) -> type[FamilyAdapter]:
     return _BY_MODEL_TYPE[model_type]
 
 
+def recipe_for(family: str, num_layers: int) -> Recipe:
+    """A family's paper recipe at a depth, for records that name their family (no model loaded)."""
+    if family not in FAMILIES:
+        raise UnsupportedModel(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[family].paper.for_depth(num_layers)
+
+
 def get_adapter(thinker: torch.nn.Module) -> FamilyAdapter:
     """The family adapter viewing one loaded thinker."""
     return family_of(getattr(thinker, "config", None))(thinker)
@@ -53,4 +61,5 @@ __all__ = [
     "apply_rope",
     "family_of",
     "get_adapter",
+    "recipe_for",
 ]
