@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from seats_core.methods import METHODS_TABLE
 from seats_core.models.family import Qwen25OmniAdapter
 
 _PAPER = Qwen25OmniAdapter.paper  # Qwen2.5-Omni-7B, the model the paper's schedule was set on
@@ -11,6 +12,8 @@ PAPER_DROPS, PAPER_LATE = (
     _PAPER.late_layer,
 )  # Stage II "after layer d" (1-based), Stage III
 _DROPS = ", ".join(str(d) for d in PAPER_DROPS)
+# one line per method of the registry: the baseline choice lists the same methods
+_BASELINES = "\n".join(f"- **{m.label}**: {m.about}." for m in METHODS_TABLE.values() if m.name != "seats")
 
 ABOUT_MD = f"""
 ## What SEATS does
@@ -38,6 +41,10 @@ The **retention** R is the fraction of video and audio tokens kept, averaged ove
 smaller factor here on short clips and on the miniature: the question's text tokens are never pruned, so the fewer
 video and audio tokens a clip has, the larger the share of the work that stays (each run's Speed tab says by how
 much, from its own token counts).
+
+## The baselines
+
+{_BASELINES}
 
 ## How to read this explorer
 

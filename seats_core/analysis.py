@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -343,13 +344,27 @@ def summary(result: dict) -> str:
         f"{result['answer_token']!r} (id {result['answer_token_id']})",
         f"{'layer':>5} {'text':>7} {'video':>7} {'audio':>7}   " + "  ".join(f"KL[{m}]" for m in MODES),
     ]
-    for k in range(L + 1):
-        share = result["attention"]["share"][k] if k < L else [float("nan")] * 3
+    for k in range(L):  # k = L would be the full run itself: no layer to attend, nothing knocked out (KL 0)
+        share = result["attention"]["share"][k]
         kls = "  ".join(f"{result['knockout'][m]['kl'][k]:>9.3g}" for m in MODES)
         lines.append(f"{k:>5} {share[0]:>7.3f} {share[1]:>7.3f} {share[2]:>7.3f}   {kls}")
     lines.append("share: question tokens' head-mean attention mass; KL: from layer k on without the modality")
-    lines.append(verdict(result).text)
+    v = verdict(result)
+    if v is not None:
+        lines.append(v.text)
     return "\n".join(lines)
+
+
+def stderr_progress(steps: int = 10):
+    """A progress(fraction, message) for `analyze` that prints a line on stderr each 1/steps of the way."""
+    shown = [-1]
+
+    def progress(fraction: float, message: str) -> None:
+        if int(fraction * steps) > shown[0]:
+            shown[0] = int(fraction * steps)
+            print(f"analyze: {fraction:4.0%} {message}", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -367,9 +382,10 @@ def main(args: argparse.Namespace) -> int:
 
     if not Path(args.clip).exists():
         raise MediaError(f"{args.clip}: not found")
+    print(f"analyze: loading {args.model}, decoding {args.clip}", file=sys.stderr, flush=True)
     engine = Engine(args.model, device=args.device, attn=args.attn)
     prep = engine.prepare(args.clip, args.question)
-    result = analyze(engine, prep)
+    result = analyze(engine, prep, progress=stderr_progress())
     print(summary(result))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))

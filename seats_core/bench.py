@@ -40,6 +40,7 @@ import platform
 import resource
 import statistics
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,66 +371,94 @@ def bench_shape(shape: str, args, device: torch.device, dtype: torch.dtype) -> d
     return result
 
 
-# ---- report --------------------------------------------------------------------------------------------
-def format_shape(res: dict, device_name: str, dtype: str, repeats: int, warmup: int) -> str:
+# ---- report ----------------------------------------------------------------------------------------------
+TABLE_WIDTH = 110  # columns of the default table, its header and legend (--wide prints every column)
+SPREAD_LIMIT = 1.5  # a timing whose max / min over the repeats exceeds this is marked "!" and named below
+TIMED = (("llm_prefill", "LLM"), ("ttft", "TTFT"))  # the timings the spread rule watches
+
+# column -> (width spec, cell from a summarized row); WIDE_ONLY columns appear with --wide only
+COLUMNS = {
+    "variant": ("<18", lambda r: r["name"]),
+    "tok L0": (">7", lambda r: str(sum(r["layer0"].values()))),
+    "tok avg": (">7", lambda r: f"{r['tokens_mean']:.0f}"),
+    "TFLOPs": (">8", lambda r: f"{r['flops'] / 1e12:.3g}"),
+    "FLOPs x": (">7", lambda r: f"{r['flops_ratio']:.2f}"),
+    "paper x": (">7", lambda r: f"{r['flops_ratio_paper']:.2f}"),
+    "LLM ms": (">9", lambda r: f"{r['ms']['llm_prefill']['median']:.1f}{_mark(r, 'llm_prefill')}"),
+    "[min-max]": (">17", lambda r: "[{min:.1f}-{max:.1f}]".format(**r["ms"]["llm_prefill"])),
+    "LLM x": (">6", lambda r: f"{r['llm_speedup']:.2f}"),
+    "enc ms": (">8", lambda r: f"{r['encoders_ms']:.1f}"),
+    "stat ms": (">7", lambda r: f"{r['ms']['importance']['median']:.1f}"),
+    "TTFT ms": (">9", lambda r: f"{r['ms']['ttft']['median']:.1f}{_mark(r, 'ttft')}"),
+    "TTFT x": (">6", lambda r: f"{r['ttft_speedup']:.2f}"),
+    "vs stk": (">6", lambda r: f"{r['ttft_speedup_vs_stock']:.2f}"),
+    "sel %": (">5", lambda r: f"{r['selection_pct']:.1f}"),
+    "KV MB": (">8", lambda r: f"{r['kv_bytes'] / 2**20:.2f}"),
+    "KV %": (">5", lambda r: f"{100 * r['kv_ratio']:.1f}"),
+}
+WIDE_ONLY = ("tok L0", "paper x", "[min-max]", "vs stk", "KV MB")
+
+
+def spread(stat: dict) -> float:
+    """max / min of a timing over the repeats (1 for a single repeat)."""
+    return stat["max"] / stat["min"] if stat["min"] > 0 else float("inf")
+
+
+def _mark(r: dict, key: str) -> str:
+    return "!" if spread(r["ms"][key]) > SPREAD_LIMIT else ""
+
+
+def spread_warning(rows: list[dict], repeats: int) -> str | None:
+    """One line naming the rows whose LLM prefill or TTFT spread exceeds SPREAD_LIMIT, or None."""
+    bad = []
+    for r in rows:
+        wide = [
+            f"{label} {r['ms'][k]['min']:.0f}-{r['ms'][k]['max']:.0f}" for k, label in TIMED if _mark(r, k)
+        ]
+        if wide:
+            bad.append(f"{r['name']} ({', '.join(wide)} ms)")
+    if not bad:
+        return None
+    return textwrap.fill(
+        f"! spread too wide to trust (max/min > {SPREAD_LIMIT} over {repeats} repeats): {', '.join(bad)}. "
+        "The machine was busy: rerun on a quiet one, with more --repeats, or with OMP_NUM_THREADS=1.",
+        TABLE_WIDTH,
+        subsequent_indent="  ",
+    )
+
+
+def format_shape(
+    res: dict, device_name: str, dtype: str, repeats: int, warmup: int, wide: bool = False
+) -> str:
     reduced = f"REDUCED for this device: {', '.join(res['reduced'])}; " if res["reduced"] else "real shape; "
     head = (
         f"== {res['shape']} on {device_name}, {dtype}: {reduced}{res['num_layers']} decoder layers; clip "
         f"{res['seconds']:g} s at {res['side']}x{res['side']}, 2 fps, with audio: grid {res['grid_thw']}, "
-        f"{res['prompt_tokens']} prompt tokens; warm-up {warmup}, repeats {repeats} (median [min-max])"
+        f"{res['prompt_tokens']} prompt tokens; warm-up {warmup}, repeats {repeats} (medians)"
     )
-    cells = [
-        ("variant", "<18"),
-        ("tok L0", ">7"),
-        ("tok avg", ">8"),
-        ("TFLOPs", ">10"),
-        ("FLOPs x", ">8"),
-        ("paper x", ">8"),
-        ("LLM ms [min-max]", ">28"),
-        ("LLM x", ">7"),
-        ("enc ms", ">9"),
-        ("stat ms", ">8"),
-        ("TTFT ms", ">9"),
-        ("TTFT x", ">7"),
-        ("vs stk", ">7"),
-        ("sel %", ">6"),
-        ("KV MB", ">9"),
-        ("KV %", ">6"),
-    ]
-    lines = [head, " ".join(f"{name:{spec}}" for name, spec in cells)]
+    cols = [(name, spec, cell) for name, (spec, cell) in COLUMNS.items() if wide or name not in WIDE_ONLY]
+    lines = [head if wide else textwrap.fill(head, TABLE_WIDTH, subsequent_indent="   ")]
+    lines.append(" ".join(f"{name:{spec}}" for name, spec, _ in cols))
     for r in res["rows"]:
-        llm = r["ms"]["llm_prefill"]
-        values = [
-            r["name"],
-            str(sum(r["layer0"].values())),
-            f"{r['tokens_mean']:.0f}",
-            f"{r['flops'] / 1e12:.4g}",
-            f"{r['flops_ratio']:.2f}",
-            f"{r['flops_ratio_paper']:.2f}",
-            f"{llm['median']:.1f} [{llm['min']:.1f}-{llm['max']:.1f}]",
-            f"{r['llm_speedup']:.2f}",
-            f"{r['encoders_ms']:.1f}",
-            f"{r['ms']['importance']['median']:.1f}",
-            f"{r['ms']['ttft']['median']:.1f}",
-            f"{r['ttft_speedup']:.2f}",
-            f"{r['ttft_speedup_vs_stock']:.2f}",
-            f"{r['selection_pct']:.1f}",
-            f"{r['kv_bytes'] / 2**20:.2f}",
-            f"{100 * r['kv_ratio']:.1f}",
-        ]
-        lines.append(" ".join(f"{v:{spec}}" for v, (_, spec) in zip(values, cells)))
+        lines.append(" ".join(f"{cell(r):{spec}}" for _, spec, cell in cols))
     for s in res["skipped"]:
-        lines.append(f"{s['name']:<18}skipped: {s['reason']}")
+        line = f"{s['name']:<18}skipped: {s['reason']}"
+        lines.append(line if wide else textwrap.fill(line, TABLE_WIDTH, subsequent_indent=" " * 18))
+    warning = spread_warning(res["rows"], repeats)
+    if warning:
+        lines.append(warning)
     return "\n".join(lines)
 
 
 LEGEND = (
     "tok L0: tokens entering decoder layer 0; tok avg: layer-averaged tokens; TFLOPs: analytic LLM prefill "
     f"({CONVENTION}) as generate() runs it (LM head on the last position); paper x: the FLOPs ratio as the paper "
-    "counts it (LM head on every position alive after the last layer); FLOPs x / LLM x / TTFT x: full / row (medians; LLM includes selection); enc ms: vision + "
-    "audio encoders (fast_vision except the stock row; Stage-I importance statistics of seats / visionzip rows are "
-    "computed in the last encoder layers and land here); stat ms: those statistics alone; TTFT: the whole prefill call; vs stk: TTFT of full with "
-    "the stock encoder / row; sel %: selection time as % of the row's LLM prefill; KV: cache after prefill."
+    "counts it (LM head on every position alive after the last layer); FLOPs x / LLM x / TTFT x: full / row "
+    "(medians; LLM includes selection); enc ms: vision + audio encoders (fast_vision except the stock row; "
+    "Stage-I importance statistics of seats / visionzip rows are computed in the last encoder layers and land "
+    "here); stat ms: those statistics alone; TTFT: the whole prefill call; vs stk: TTFT of full with the stock "
+    "encoder / row; sel %: selection time as % of the row's LLM prefill; KV: cache after prefill; "
+    f"!: max/min over the repeats > {SPREAD_LIMIT}. --wide adds {', '.join(WIDE_ONLY)}."
 )
 
 
@@ -461,6 +490,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default bf16 on cuda, fp32 on cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", action="store_true", help="print progress per round")
+    p.add_argument("--wide", action="store_true", help="every column (about 170 wide; default fits 110)")
     p.add_argument("--json", dest="json_out", default=None, help="write all rows here")
 
 
@@ -479,12 +509,12 @@ def run_bench(args: argparse.Namespace) -> dict:
         name = torch.cuda.get_device_name(device)
     else:
         name = f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    results = {}
+    results, wide = {}, getattr(args, "wide", False)
     for shape in shapes:
         res = bench_shape(shape, args, device, DTYPES[dtype_name])
         results[shape] = res
-        print(format_shape(res, name, dtype_name, args.repeats, args.warmup), flush=True)
-    print(LEGEND)
+        print(format_shape(res, name, dtype_name, args.repeats, args.warmup, wide), flush=True)
+    print(LEGEND if wide else textwrap.fill(LEGEND, TABLE_WIDTH))
     return dict(
         device=name,
         dtype=dtype_name,

@@ -1,8 +1,10 @@
-"""`python -m seats_core {run,analyze,bench,eval} ...` -- bad input exits non-zero with one clear line on stderr."""
+"""`seats {run,analyze,bench,eval,eval-tasks} ...` (or `python -m seats_core ...`) -- bad input exits non-zero with
+one clear line on stderr."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import re
 import sys
@@ -26,16 +28,39 @@ COMMANDS = {
     ),
     "bench": ("seats_core.bench", "Benchmark full vs SEATS vs baselines at real model shapes"),
     "eval": ("seats_core.evaluate", "Accuracy retention on audio-visual QA benchmarks"),
+    "eval-tasks": (
+        "seats_core.integrations.lmms_tasks",
+        "Write lmms-eval tasks for the five benchmarks from local folders (docs/EVAL.md)",
+    ),
 }
 USER_ERRORS = (MediaError, ModelLoadError, ValueError, FileNotFoundError)
 NEGATIVE_VALUE = re.compile(r"^-\.?\d")  # "-0.5,0.5", "-1": an option's value, not an option
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse with one-line errors: `error: ...` on stderr and exit status 2 (no usage block)."""
+    """argparse with one-line errors: `error: ...` on stderr and exit status 2 (no usage block), and a misspelled
+    option named as such, with the closest known one, before argparse would report a missing required option."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message.splitlines()[0]} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        if (
+            args is not None and self._subparsers is None
+        ):  # a command's own options (subcommands check theirs)
+            self.check_option_names(args)
+        return super().parse_known_args(args, namespace)
+
+    def check_option_names(self, args: list[str]) -> None:
+        known = list(self._option_string_actions)
+        for arg in args:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if not name.startswith("--") or any(k.startswith(name) for k in known):  # prefixes are allowed
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            self.error(f"unrecognized option {name}" + (f"; did you mean {close[0]}?" if close else ""))
 
 
 def join_negative_values(argv: list[str]) -> list[str]:
@@ -176,8 +201,13 @@ def summary(r: dict) -> str:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m seats_core", description=__doc__)
+def program_name() -> str:
+    """`seats` when run as the console script, else `python -m seats_core` (also for in-process calls)."""
+    return "seats" if Path(sys.argv[0]).name == "seats" else "python -m seats_core"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog or program_name(), description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():

@@ -185,7 +185,7 @@ class FusionCapture:
                     f"the prefill holds {tuple(ids.shape)} ids; the layout has {self.layout.length} (batch 1)"
                 )
             self._phase = _PREFILL
-            self._start_record()
+            self._start_record(ids.device)
         elif self._phase == _PREFILL:  # generate()'s first decode step: its input is the first answer token
             ids = ad.call_input_ids(kwargs)
             self._phase = _ANSWER
@@ -194,11 +194,10 @@ class FusionCapture:
             self._phase = None
         return None
 
-    def _start_record(self) -> None:
+    def _start_record(self, dev: torch.device) -> None:
         L, S = self.ad.num_layers, self.layout.length
-        dev = self.ad.layers[0].self_attn.q_proj.weight.device
-        self._mod = self.layout.modality.to(dev)  # (S,) group of every original position
-        self._win = self.layout.window.to(dev)  # (S,) time window, -1 for text
+        self._mod = self.layout.modality  # (S,) group of every original position (host)
+        self._win = self.layout.window  # (S,) time window, -1 for text
         self._result = dict(
             matrix=[None] * L,
             within=[None] * L,
@@ -217,12 +216,12 @@ class FusionCapture:
     def _alive(self, layer: int, n: int) -> torch.Tensor:
         """(n,) original positions of the n tokens the attention of `layer` sees in this prefill."""
         if self.pruner is None:
-            pos = torch.arange(n)
+            pos = torch.arange(self._S)
         else:
             pos = _pruner_alive(self.pruner, layer)
         if pos.numel() != n:
             raise RuntimeError(f"layer {layer}: {n} tokens reach the attention, {pos.numel()} are alive")
-        return pos.to(self._device)
+        return pos
 
     def _cached(self, layer: int, n: int) -> torch.Tensor:
         """(n,) original positions of the n prompt keys in `layer`'s KV cache while decoding."""
@@ -232,7 +231,7 @@ class FusionCapture:
             pos = _pruner_cached(self.pruner, layer)
         if pos.numel() != n:
             raise RuntimeError(f"layer {layer}: the cache holds {n} prompt keys, {pos.numel()} are known")
-        return pos.to(self._device)
+        return pos
 
     def _qk(self, layer: int, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         """q (H, S, d), k (H_kv, S, d) after the layer's projections, q/k norms and RoPE; and its scale."""
@@ -260,9 +259,12 @@ class FusionCapture:
     def _measure_prefill(self, i: int, args, kwargs) -> None:
         hidden = self.ad.split_layer_call(args, kwargs)  # (1, S_i, D): the attention's normed input
         cos, sin = self.ad.layer_rope(kwargs)  # (1, S_i, d)
-        pos = self._alive(i, hidden.shape[1])  # (S_i,) original positions
+        pos = self._alive(i, hidden.shape[1])  # (S_i,) original positions, on the host
+        if int(pos[-1]) != self._S - 1:
+            raise RuntimeError("the last prompt token must stay alive")
+        dev = hidden.device  # each layer's own device (a model may be split over several)
+        mod, win, pos = self._mod[pos].to(dev), self._win[pos].to(dev), pos.to(dev)  # (S_i,)
         q, k, scale = self._qk(i, hidden, cos, sin)
-        mod, win = self._mod[pos], self._win[pos]  # (S_i,)
         G = len(GROUPS)
         blocks = self.block_elements
         mass, same = MF.group_mass(
@@ -272,8 +274,6 @@ class FusionCapture:
         r["matrix"][i] = MF.group_means(mass, mod, G)  # (G, G)
         r["within"][i] = MF.within_window_share(mass, same, mod, G)  # (G, G)
         r["queries"][i] = torch.bincount(mod, minlength=G)  # (G,)
-        if int(pos[-1]) != self._S - 1:
-            raise RuntimeError("the last prompt token must stay alive")
         last = MF.head_mean_attention(q[:, -1:], k, scale, pos[-1:], pos)[0]  # (S_i,)
         r["last"][i] = self._scatter(last, pos)
         r["last_mass"][i] = mass[-1]
@@ -298,10 +298,10 @@ class FusionCapture:
         cos, sin = self.ad.layer_rope(kwargs)
         keys = _cached_keys(self.ad.layer_cache(kwargs), i)  # (H_kv, n, d): the prompt's, then its own
         q, _, scale = self._qk(i, hidden, cos, sin)  # (H, 1, d)
-        prompt = self._cached(i, keys.shape[1] - 1)
-        pos = torch.cat([prompt, prompt.new_tensor([self._S])])  # (n,) the answer sits at position S
+        prompt = self._cached(i, keys.shape[1] - 1)  # (n - 1,) on the host
+        pos = torch.cat([prompt, prompt.new_tensor([self._S])]).to(keys.device)  # (n,) the answer sits at S
         row = MF.head_mean_attention(q, keys, scale, pos[-1:], pos)[0]  # (n,)
-        groups = torch.cat([self._mod[prompt], self._mod.new_tensor([TEXT])])
+        groups = torch.cat([self._mod[prompt], self._mod.new_tensor([TEXT])]).to(row.device)
         r = self._result
         r["answer"][i] = self._scatter(row, pos)
         zeros = torch.zeros(len(GROUPS), dtype=row.dtype, device=row.device)
@@ -316,21 +316,25 @@ class FusionCapture:
         cols = self.layout.nontext.nonzero().squeeze(-1)  # (N,)
         media = torch.zeros(len(GROUPS), dtype=torch.bool)
         media[list(MEDIA)] = True
-        within = torch.stack(r["within"]).double().cpu()  # (L, G, G)
+
+        def stack(key: str) -> torch.Tensor:
+            return torch.stack([t.cpu() for t in r[key]])
+
+        within = stack("within").double()  # (L, G, G)
         within[:, ~(media[:, None] & media[None, :])] = float("nan")
         has_answer = all(a is not None for a in r["answer"])
         return FusionRecord(
             run=run,
-            matrix=torch.stack(r["matrix"]).double().cpu(),
+            matrix=stack("matrix").double(),
             within=within,
-            queries=torch.stack(r["queries"]).cpu(),
+            queries=stack("queries"),
             positions=cols,
             last_position=self._S - 1,
-            last=torch.stack(r["last"]).cpu()[:, cols],
-            last_mass=torch.stack(r["last_mass"]).double().cpu(),
+            last=stack("last")[:, cols],
+            last_mass=stack("last_mass").double(),
             answer_token_id=r["answer_token_id"] if has_answer else None,
-            answer=torch.stack(r["answer"]).cpu()[:, cols] if has_answer else None,
-            answer_mass=torch.stack(r["answer_mass"]).double().cpu() if has_answer else None,
+            answer=stack("answer")[:, cols] if has_answer else None,
+            answer_mass=stack("answer_mass").double() if has_answer else None,
             capture_ms=r["ms"],
         )
 

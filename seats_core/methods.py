@@ -324,12 +324,14 @@ def _seats(cfg, num_layers: int) -> list[Drop]:
 @dataclass(frozen=True)
 class Method:
     """name: the CLI / config name; label: for people; plan(cfg, num_layers) -> drops (refuses what it cannot
-    meet); selection: the stage kind that chooses its tokens (None for full); bench: a row of the benchmark."""
+    meet); selection: the stage kind that chooses its tokens (None for full); about: one line for people (the
+    explorer's About tab); bench: a row of the benchmark."""
 
     name: str
     label: str
     plan: Callable
     selection: str | None
+    about: str = ""
     bench: bool = True
 
     @property
@@ -340,14 +342,45 @@ class Method:
 METHODS_TABLE = {
     m.name: m
     for m in (
-        Method("full", "Full (no pruning)", lambda cfg, n: [], None, bench=False),
-        Method("seats", "SEATS", _seats, "stage1"),
-        Method("random", "Random", _one_before_llm("random"), "random"),
-        Method("fastv", "FastV (video only)", _fastv(False), "fastv", bench=False),
-        Method("fastv-om", "FastV-om", _fastv(True), "fastv"),
-        Method("divprune-om", "DivPrune-om", _one_before_llm("divprune"), "divprune"),
-        Method("visionzip-om", "VisionZip-om", _one_before_llm("visionzip"), "visionzip"),
-        Method("omnizip", "OmniZip", _one_before_llm("omnizip"), "omnizip"),
+        Method(
+            "full", "Full (no pruning)", lambda cfg, n: [], None, "every token in every layer", bench=False
+        ),
+        Method(
+            "seats", "SEATS", _seats, "stage1", "diverse tokens per window, query-guided drops, text-only end"
+        ),
+        Method(
+            "random", "Random", _one_before_llm("random"), "random", "a uniform random subset before the LLM"
+        ),
+        Method(
+            "fastv",
+            "FastV (video only)",
+            _fastv(False),
+            "fastv",
+            "one drop after layer 2 by the last token's attention, video only",
+            bench=False,
+        ),
+        Method("fastv-om", "FastV-om", _fastv(True), "fastv", "FastV's single drop on video and audio"),
+        Method(
+            "divprune-om",
+            "DivPrune-om",
+            _one_before_llm("divprune"),
+            "divprune",
+            "plain max-min diversity per modality",
+        ),
+        Method(
+            "visionzip-om",
+            "VisionZip-om",
+            _one_before_llm("visionzip"),
+            "visionzip",
+            "per window, the most attended tokens plus a few merged contextual ones",
+        ),
+        Method(
+            "omnizip",
+            "OmniZip",
+            _one_before_llm("omnizip"),
+            "omnizip",
+            "audio anchors merge their neighbours; the audio a moment keeps sets how much of its video stays",
+        ),
     )
 }
 METHOD_NAMES = tuple(METHODS_TABLE)

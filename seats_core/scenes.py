@@ -15,12 +15,12 @@ H.264 + AAC mp4 with `write_sample`.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .benchmarks.mcq import extract_letter
 from .media import Clip, MediaConfig, clip_from_arrays
 from .synth import BACKGROUND, render_shapes, tone, write_clip
 
@@ -378,9 +378,6 @@ def write_sample(sample: Sample, path: str | os.PathLike) -> Path:
 
 
 def parse_answer(text: str) -> str | None:
-    """The first option letter in a generated answer ('B', '(B) green', 'BD' ...), or None."""
-    m = re.search(r"\b([A-D])\b", text)
-    if m:
-        return m.group(1)
-    first = text.strip()[:1]  # a letter run on into more letters ('BD': the pruned model did not stop)
-    return first if first in LETTERS and re.match(r"[A-D]+\b", text.strip()) else None
+    """The option letter of a generated answer ('B', '(B) green', 'BD' ...) among A-D, or None: the project's
+    one answer parser (`benchmarks.mcq.extract_letter`) with the scenes' four letters."""
+    return extract_letter(text, n_letters=len(LETTERS))

@@ -37,7 +37,9 @@ MINI_FILES = ("config.json", "model.safetensors", "tokenizer.json", "training.js
 
 
 def _sh(cmd: list, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, **kw)
+    return subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,17 @@ def installed(tmp_path_factory) -> dict:
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     source = root / "source"  # a copy: an in-tree build would leave build/ in the checkout (and reuse it)
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*SOURCE_SKIP))
-    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root / "dist"]
+    build = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        root / "dist",
+    ]
     proc = _sh([*build, source], env=env, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wheel,) = (root / "dist").glob("seats_explorer-*.whl")

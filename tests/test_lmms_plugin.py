@@ -1,10 +1,10 @@
-"""The lmms-eval plugin: registers `seats_qwen2_5_omni` and answers a synthetic sample on the miniature.
+"""The lmms-eval plugin against the real lmms-eval (requirements-eval.txt; the tests that need it skip without it).
 
-lmms-eval is optional and not installed here (its requirements would replace the pinned av and add ~70 packages),
-so unless a real `lmms_eval` is importable the test writes a minimal stand-in of the lmms-eval API the plugin
-touches -- the `lmms` base class with create_from_arg_string, `Instance.args`, the manifest registry of
-lmms-eval 0.7 -- and drives the plugin through it the way lmms-eval's evaluator does. The answer must equal a
-direct Engine run with the same method and retention.
+In process: the `lmms_eval.models` entry point declared in pyproject.toml is found by lmms-eval's own registry,
+and the model built the way lmms-eval's evaluator builds it answers real `Instance` requests on the miniature
+exactly as the Engine does, skips lmms-eval's padding copies, and writes a per-rank cost log. The upstream task
+behaviours docs/EVAL.md warns about are checked on upstream's own code. Full `python -m lmms_eval` runs, one
+process and two, are in test_lmms_real.py.
 """
 
 from __future__ import annotations
@@ -12,136 +12,61 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 
 from seats_core import synth
 from seats_core.config import SeatsConfig
+from seats_core.evaluate import EVAL_MAX_SECONDS
 from seats_core.integrations import lmms_eval_plugin as plugin
+from seats_core.media import MediaConfig
 from seats_core.pipeline import InputError
 
-SHIM = {
-    "lmms_eval/__init__.py": "",
-    "lmms_eval/api/__init__.py": "",
-    "lmms_eval/api/instance.py": """
-        from dataclasses import dataclass, field
-
-        @dataclass
-        class Instance:
-            request_type: str
-            arguments: tuple
-            idx: int
-            metadata: dict = field(default_factory=dict)
-
-            @property
-            def args(self):
-                return self.arguments
-    """,
-    "lmms_eval/api/model.py": """
-        import abc
-
-        def _value(v):
-            for cast in (int, float):
-                try:
-                    return cast(v)
-                except ValueError:
-                    pass
-            return v
-
-        class lmms(abc.ABC):
-            is_simple = True
-
-            def __init__(self):
-                self._rank, self._world_size, self.task_dict = 0, 1, {}
-
-            @classmethod
-            def create_from_arg_string(cls, arg_string, additional_config=None):
-                args = dict(kv.split("=", 1) for kv in arg_string.split(",") if kv)
-                extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
-                return cls(**{k: _value(v) for k, v in args.items()}, **extra)
-
-            @abc.abstractmethod
-            def generate_until(self, requests): ...
-
-            @abc.abstractmethod
-            def loglikelihood(self, requests): ...
-
-            @abc.abstractmethod
-            def generate_until_multi_round(self, requests): ...
-    """,
-    "lmms_eval/models/__init__.py": """
-        from lmms_eval.models.registry_v2 import ModelRegistryV2
-
-        MODEL_REGISTRY_V2 = ModelRegistryV2()
-    """,
-    "lmms_eval/models/registry_v2.py": """
-        import importlib
-        from dataclasses import dataclass
-
-        @dataclass(frozen=True)
-        class ModelManifest:
-            model_id: str
-            simple_class_path: str = None
-            chat_class_path: str = None
-            aliases: tuple = ()
-
-        class ModelRegistryV2:
-            def __init__(self):
-                self.manifests = {}
-
-            def register_manifest(self, manifest, *, overwrite=False):
-                if manifest.model_id in self.manifests and not overwrite:
-                    raise ValueError(manifest.model_id)
-                self.manifests[manifest.model_id] = manifest
-
-            def get_model_class(self, name, force_simple=False):
-                from lmms_eval.api.model import lmms
-
-                module, cls = self.manifests[name].simple_class_path.rsplit(".", 1)
-                found = getattr(importlib.import_module(module), cls)
-                assert issubclass(found, lmms) and found.is_simple
-                return found
-    """,
-}
+ROOT = Path(__file__).resolve().parents[1]
+CONTEXT = "Which tone plays first?\nA. low\nB. high\nAnswer with the option's letter from the given choices directly."
 
 
-def _has_real_lmms_eval() -> bool:
-    try:
-        import lmms_eval.api.model  # noqa: F401
-        import lmms_eval.models  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.fixture
-def lmms_api(tmp_path, monkeypatch):
-    """The real lmms-eval when importable, else the stand-in above; the plugin's class cache is reset."""
-    if not _has_real_lmms_eval():
-        for rel, text in SHIM.items():
-            path = tmp_path / "shim" / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text))
-        monkeypatch.syspath_prepend(str(tmp_path / "shim"))
-        for name in [m for m in sys.modules if m == "lmms_eval" or m.startswith("lmms_eval.")]:
-            monkeypatch.delitem(sys.modules, name)
-    plugin._model_class.cache_clear()
-    yield
-    plugin._model_class.cache_clear()
-    for name in [m for m in sys.modules if m == "lmms_eval" or m.startswith("lmms_eval.")]:
-        sys.modules.pop(name, None)
+def write_entry_points(folder: Path) -> Path:
+    """The project's entry points from pyproject.toml as installed metadata (a dist-info folder) under `folder`,
+    which importlib.metadata then finds on sys.path as it finds an installed package's."""
+    tomllib = pytest.importorskip("tomllib")
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    info = folder / "seats_explorer-0.0.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: seats-explorer\nVersion: 0.0.0\n")
+    text = "".join(f"[{g}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) for g, eps in groups.items())
+    (info / "entry_points.txt").write_text(text)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("lmms") / "doc0.mp4"
-    return synth.make_demo_clip(path, seconds=4, size=(64, 48), fps=4, seed=5)["path"]
+def lmms():
+    return pytest.importorskip(
+        "lmms_eval", reason="the evaluation extras are not installed (requirements-eval.txt)"
+    )
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from seats_core.pipeline import Engine
+
+    return Engine("mini", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("lmms")
+    return [
+        synth.make_demo_clip(folder / f"doc{k}.mp4", seconds=4, size=(64, 48), fps=4, seed=5 + k)["path"]
+        for k in range(2)
+    ]
 
 
 def test_importing_seats_core_needs_no_lmms_eval():
     code = (
-        "import sys, seats_core, seats_core.evaluate, seats_core.integrations.lmms_eval_plugin as p; "
+        "import sys, seats_core, seats_core.evaluate, seats_core.integrations.lmms_eval_plugin as p, "
+        "seats_core.integrations.lmms_tasks; "
         "assert not [m for m in sys.modules if m.startswith('lmms_eval')], 'lmms_eval was imported'; "
         "print(p.MODEL_NAME)"
     )
@@ -150,55 +75,77 @@ def test_importing_seats_core_needs_no_lmms_eval():
     assert out.stdout.strip() == "seats_qwen2_5_omni"
 
 
-def test_plugin_registers_and_answers_one_sample_on_the_miniature(lmms_api, clip):
+def test_entry_point_registers_the_plugin_with_lmms_evals_registry(lmms, tmp_path, monkeypatch):
+    from lmms_eval.api.model import lmms as base
+    from lmms_eval.models.registry_v2 import ModelRegistryV2
+
+    monkeypatch.syspath_prepend(str(write_entry_points(tmp_path)))
+    registry = ModelRegistryV2()
+    registry.load_entrypoint_manifests()  # what `import lmms_eval.models` does at start-up
+    cls = registry.get_model_class(plugin.MODEL_NAME)
+    assert cls is plugin.SeatsQwen25Omni and issubclass(cls, base) and cls.is_simple
+
+
+def _request(instance_cls, doc_id: int, metadata: dict | None = None):
+    args = (CONTEXT, {"max_new_tokens": 64, "until": ["\n\n"]}, lambda d: d["visuals"], doc_id, "t", "test")
+    meta = {"task": "t", "doc_id": doc_id, "repeats": 1, **(metadata or {})}
+    return instance_cls(request_type="generate_until", arguments=args, idx=0, metadata=meta)
+
+
+def test_plugin_answers_like_the_engine_and_logs_each_doc_once_per_rank(
+    lmms, engine, clips, tmp_path, monkeypatch
+):
     from lmms_eval.api.instance import Instance
-    from lmms_eval.models import MODEL_REGISTRY_V2
 
+    monkeypatch.setenv("RANK", "1")  # as accelerate / torchrun set them for the second of two ranks
+    monkeypatch.setenv("WORLD_SIZE", "2")
     cls = plugin.register()
-    assert MODEL_REGISTRY_V2.get_model_class(plugin.MODEL_NAME) is cls
-    lm = cls.create_from_arg_string(
-        "pretrained=mini,method=seats,retention=R10,max_new_tokens=3", {"batch_size": 1, "device": "cpu"}
+    log = tmp_path / "cost.jsonl"
+    lm = cls.create_from_arg_string(  # as lmms-eval's evaluator calls it (max_batch_size included)
+        f"pretrained=mini,method=seats,retention=R10,max_new_tokens=3,log_path={log}",
+        {"batch_size": 1, "max_batch_size": None, "device": "cpu", "engine": engine},
     )
-    doc = {"video": clip, "question": "Which tone plays first?"}
-    lm.task_dict = {"synthetic": {"test": [doc]}}
-    context = "Which tone plays first?\nA. low\nB. high\nAnswer with the option's letter from the given choices directly."
-    request = Instance(
-        request_type="generate_until",
-        arguments=(
-            context,
-            {"max_new_tokens": 64, "until": ["\n\n"]},
-            lambda d: [d["video"]],
-            0,
-            "synthetic",
-            "test",
-        ),
-        idx=0,
-        metadata={"task": "synthetic", "doc_id": 0, "repeats": 1},
-    )
-    (reply,) = lm.generate_until([request])
+    lm.task_dict = {"t": {"test": [{"visuals": [c]} for c in clips] + [{"visuals": []}]}}
+    requests = [_request(Instance, 0), _request(Instance, 1), _request(Instance, 1, {plugin.PADDING: True})]
+    requests.append(_request(Instance, 2))  # a doc without a video: answered "" and reported, the run goes on
+    replies = lm.generate_until(requests)
 
-    engine = lm.answerer.engine  # reference: the engine driven directly, same method, retention and budget
-    expected = engine.run(engine.prepare(clip, context), SeatsConfig.make("seats", "R10"), max_new_tokens=3)
-    assert isinstance(reply, str)
-    assert reply == plugin.cut_at_stops(expected["answer"], ["\n\n"])
-    assert expected["new_tokens"] <= 3
-
-    # a doc without a video is answered with "" (scored wrong by the task) instead of ending the run
-    bad = Instance(
-        request_type="generate_until",
-        arguments=(context, {}, lambda d: [], 0, "synthetic", "test"),
-        idx=1,
-        metadata={"task": "synthetic", "doc_id": 0, "repeats": 1},
-    )
-    assert lm.generate_until([bad]) == [""]
+    media = engine.media(MediaConfig(max_seconds=EVAL_MAX_SECONDS))
+    config = SeatsConfig.make("seats", "R10")
+    expected = [engine.run(engine.prepare(c, CONTEXT, media), config, max_new_tokens=3) for c in clips]
+    assert replies == [plugin.cut_at_stops(r.answer, ["\n\n"]) for r in expected] + ["", ""]
+    assert not log.exists()
+    lines = [json.loads(x) for x in (tmp_path / "cost.rank1.jsonl").read_text().splitlines()]
+    assert [(x["rank"], x["task"], x["doc_id"]) for x in lines] == [
+        (1, "t", 0),
+        (1, "t", 1),
+    ]  # padding not logged
+    for line, record in zip(lines, expected):
+        assert line["reply"] == plugin.cut_at_stops(record.answer, ["\n\n"])
+        assert line["tflops"] == pytest.approx(record.flops["prefill"] / 1e12)
+        assert line["method"] == "seats" and line["retention"] == record.retention
 
 
-def test_plugin_refuses_bad_model_args_before_loading(lmms_api):
+def test_plugin_refuses_bad_model_args_before_loading(lmms):
     cls = plugin.register()
     with pytest.raises(ValueError, match="unknown model_args"):
         cls.create_from_arg_string("pretrained=mini,methd=seats")
     with pytest.raises(ValueError, match="batch 1"):
         cls.create_from_arg_string("pretrained=mini", {"batch_size": 2})
+
+
+def test_upstream_task_behaviours_the_docs_warn_about(lmms):
+    """Upstream worldsense scores a reply naming no option as "A"; upstream videomme ends the process on a missing
+    video (docs/EVAL.md, "Scoring in lmms-eval")."""
+    pytest.importorskip("cv2", reason="upstream task code imports cv2 (opencv-python-headless)")
+    from lmms_eval.tasks.videomme import utils as videomme
+    from lmms_eval.tasks.worldsense import utils as worldsense
+
+    options = {"A": "red", "B": "green", "C": "blue", "D": "yellow"}
+    assert worldsense.parse_multi_choice_response("", list(options), options) == "A"
+    assert worldsense.parse_multi_choice_response("I cannot tell.", list(options), options) == "A"
+    with pytest.raises(SystemExit):
+        videomme.videomme_doc_to_visual({"videoID": "no-such-video"})
 
 
 @pytest.mark.parametrize(
@@ -208,32 +155,11 @@ def test_retention_argument(value, parsed):
     assert plugin.parse_retention_arg(value) == parsed
 
 
-def test_stop_strings_and_video_choice():
+def test_stop_strings_video_choice_and_rank_log_names():
     assert plugin.cut_at_stops("B.\n\nBecause", ["\n\n", "Because"]) == "B."
     assert plugin.cut_at_stops("B", None) == "B"
     assert plugin.first_video(["a.png", "/x/clip.MP4"]) == "/x/clip.MP4"
     with pytest.raises(InputError, match="video files"):
         plugin.first_video([{"array": [0.0], "sampling_rate": 16000}])
-
-
-def test_answerer_log_records_cost(tmp_path, clip):
-    """SeatsAnswerer with a log_path writes one line per request with the prefill cost."""
-
-    class FakeEngine:
-        def prepare(self, video, context):
-            return (video, context)
-
-        def run(self, prep, config, max_new_tokens):
-            return {
-                "answer": "C",
-                "flops": {"prefill": 2e12, "prefill_full": 8e12},
-                "timing_ms": {"llm_prefill": 12.5},
-                "retention_measured": {"video": 0.1, "audio": 0.4, "overall": 0.2},
-            }
-
-    log = tmp_path / "log.jsonl"
-    a = plugin.SeatsAnswerer(method="random", retention="R25", log_path=str(log), engine=FakeEngine())
-    assert a.answer("q", clip, {"max_new_tokens": 4}, tag={"task": "t", "doc_id": 7}) == "C"
-    (line,) = [json.loads(x) for x in log.read_text().splitlines()]
-    assert line["task"] == "t" and line["doc_id"] == 7 and line["method"] == "random"
-    assert line["tflops"] == 2.0 and line["tflops_full"] == 8.0 and line["prefill_ms"] == 12.5
+    assert plugin.rank_log_path("runs/cost.jsonl", 0, 1) == Path("runs/cost.jsonl")
+    assert plugin.rank_log_path("runs/cost.jsonl", 3, 8) == Path("runs/cost.rank3.jsonl")

@@ -3,7 +3,7 @@
 The prompt lists the options as "A. ...\\nB. ..." under the question and asks for the option's letter. The
 extractor reads a free-form reply the way lmms-eval style scorers do: a reply that is exactly one option's text
 first, then an explicit "answer is X" / "Answer: X" / "(X)", then the first standalone option letter (skipping
-the article "A"), then an option's text inside the reply. A reply naming no option gives None (counted wrong).
+the article "A"), then the first of a run of option letters ("BD"), then an option's text inside the reply. A reply naming no option gives None (counted wrong).
 """
 
 from __future__ import annotations
@@ -35,9 +35,13 @@ def _is_article(after: str) -> bool:
     return bool(m) and m.group(1) not in _LETTER_VERBS
 
 
-def extract_letter(reply: str, options: tuple[str, ...] | list[str] | None = None) -> str | None:
-    """The option letter a reply names, or None. Letters are limited to the options given (default A-E)."""
-    letters = LETTERS[: len(options) if options else DEFAULT_LETTERS]
+def extract_letter(
+    reply: str, options: tuple[str, ...] | list[str] | None = None, n_letters: int | None = None
+) -> str | None:
+    """The option letter a reply names, or None: the one answer parser of the project (the eval harness, the
+    lmms-eval plugin, the explorer and the miniature's scenes). Letters are limited to the options given, else to
+    the first `n_letters` (default A-E)."""
+    letters = LETTERS[: len(options) if options else (n_letters or DEFAULT_LETTERS)]
     text = (reply or "").strip()
     if not text:
         return None
@@ -58,5 +62,10 @@ def extract_letter(reply: str, options: tuple[str, ...] | list[str] | None = Non
         if m.group(1) == "A" and _is_article(text[m.end() :]):
             continue
         return m.group(1)
+    run_on = re.match(
+        rf"({cls}){cls}+(?![A-Za-z0-9'])", text
+    )  # 'BD': a letter run on (a model that did not stop)
+    if run_on:
+        return run_on.group(1)
     found = [(whole.find(o), -len(o), i) for i, o in enumerate(opts) if o and o in whole]
     return letters[min(found)[2]] if found else None

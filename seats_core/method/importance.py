@@ -20,14 +20,11 @@ from collections.abc import Sequence
 
 import torch
 
+from .selection import _compute_dtype  # at least float32, as `selection.received_attention`
+
 BLOCK_ELEMENTS = 1 << 20  # probabilities held at once (4 MiB in float32) unless MIN_BLOCK_ROWS needs more
 LOG2_E = 1.4426950408889634  # log2(e): softmax in base 2
 MIN_BLOCK_ROWS = 64  # query rows per block at least: fewer make the matmul slow (measured on CPU)
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """At least float32 (bf16/fp16 are upcast, float64 stays), as `selection.received_attention`."""
-    return torch.promote_types(dtype, torch.float32)
 
 
 def _window_runs(lengths: Sequence[int]) -> list[tuple[int, int, int]]:
