@@ -10,6 +10,7 @@ keeps serving.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import gradio as gr
 
 from seats_core.config import SeatsConfig
 from seats_core.media import Clip, MediaConfig, MediaError, load_clip
-from seats_core.models.loader import ModelLoadError
+from seats_core.models.loader import ModelLoadError, frame_budget
 from seats_core.pipeline import Engine, InputError
 
 from . import examples
@@ -75,9 +76,16 @@ def model_failures(what: str = "the model") -> Iterator[None]:
 
 
 def media_for(model: str | None) -> MediaConfig:
-    """APP_MEDIA with `model`'s frame budget, as its Engine answers it (decoding for display is decoding for
-    the run: the CLI, the eval harness and this page ask the same function)."""
-    return get_engine(model or SERVER.model).media(APP_MEDIA)
+    """APP_MEDIA with `model`'s frame budget (decoding for display is decoding for the run): its Engine's once
+    loaded; a built-in miniature's from its config (an example shows before any model loads). The CLI, the eval
+    harness and this page all end in `FamilyAdapter.frame_budget`."""
+    model = model or SERVER.model
+    if SERVER.has_engine(model):
+        return get_engine(model).media(APP_MEDIA)
+    budget = frame_budget(model)
+    return (
+        dataclasses.replace(APP_MEDIA, **budget) if budget is not None else get_engine(model).media(APP_MEDIA)
+    )
 
 
 def decode(session: Session, path: Path, model: str) -> Clip:

@@ -71,6 +71,7 @@ class Engine:
         # the family's fast vision encoder (same outputs), when it has one
         self.fast_encoder = fast_encoder and self.adapter.has_fast_encoder
         self.dims = self.adapter.llm_dims()
+        self._warm = False  # a timed run (repeats > 1) has run: later ones need one warm-up only
 
     @property
     def num_layers(self) -> int:
@@ -135,8 +136,9 @@ class Engine:
     ) -> RunRecord:
         """Generate an answer under `config` and return the run's record.
 
-        repeats > 1: one extra warm-up run is discarded, then every stage's time is the median over `repeats`
-        runs, with the min and max beside it in `timing_spread_ms`.
+        repeats > 1: warm-up runs are discarded (one; two on this Engine's first timed run, which also pays for
+        allocation and kernel selection after the model load), then every stage's time is the median over
+        `repeats` runs, with the min and max beside it in `timing_spread_ms`.
         """
         if repeats < 1:
             raise ValueError("repeats must be at least 1")
@@ -151,9 +153,11 @@ class Engine:
             torch.cuda.reset_peak_memory_stats(device)
         spg = self.adapter.inputs_seconds_per_grid(prep.inputs)
         runs = []
-        for i in range(repeats + (1 if repeats > 1 else 0)):
+        warmups = 0 if repeats == 1 else (1 if self._warm else 2)
+        self._warm = self._warm or repeats > 1
+        for i in range(repeats + warmups):
             if progress is not None:
-                progress(i, repeats)
+                progress(i, repeats + warmups)
             pruner = Pruner(thinker, config, seconds_per_grid=spg)
             encoder = self.adapter.fast_encoder() if self.fast_encoder else contextlib.nullcontext()
             with encoder, pruner, StageTimer(self.adapter) as timer:
@@ -162,8 +166,7 @@ class Engine:
                 sync(device)
                 total_ms = (time.perf_counter() - timer._start) * 1e3
             runs.append((out, pruner, dict(timer.ms), total_ms))
-        if repeats > 1:
-            runs = runs[1:]  # warm-up discarded
+        runs = runs[warmups:]  # warm-ups discarded
         out, pruner, _, _ = runs[-1]
         trace = pruner.trace
         prompt_len = self.adapter.call_input_ids(prep.inputs).shape[-1]

@@ -78,6 +78,17 @@ BUILTINS = {
 }
 
 
+def frame_budget(name: str) -> dict | None:
+    """MediaConfig fields of a built-in miniature's frame budget, from its config alone (no weights), or None for
+    a checkpoint (load it: `Engine.media`). The explorer decodes an example this way before any model loads."""
+    if name not in BUILTINS:
+        return None
+    from .family import family_of
+
+    config = importlib.import_module(f"{__package__}.{BUILTINS[name].module}").thinker_config()
+    return family_of(config).frame_budget(config, BUILTINS[name].frame_tokens)
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 

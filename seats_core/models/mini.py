@@ -219,6 +219,15 @@ def build_config(
     return cfg
 
 
+def thinker_config():
+    """The miniature's thinker config (no weights): the shipped one when present, else the code's."""
+    if (MINI_DIR / "config.json").exists():
+        from transformers import Qwen2_5OmniThinkerConfig
+
+        return Qwen2_5OmniThinkerConfig.from_pretrained(MINI_DIR)
+    return build_config(_load_or_build_tokenizer())
+
+
 def build_model(seed: int = 0, attn_implementation: str = "sdpa"):
     """(thinker, processor) for the miniature: trained weights from assets/mini when present, else seeded init."""
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration

@@ -166,6 +166,11 @@ def build_config(tokenizer, *, hidden_size: int = 64, heads: int = 4, kv_heads: 
     return cfg
 
 
+def thinker_config():
+    """The miniature's thinker config (no weights)."""
+    return build_config(build_tokenizer())
+
+
 def build_model(seed: int = 0, attn_implementation: str = "sdpa"):
     """(thinker, processor) of the miniature with a seeded random init, in float32, in eval mode."""
     from transformers import Qwen3OmniMoeThinkerForConditionalGeneration

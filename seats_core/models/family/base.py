@@ -43,6 +43,11 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return x * cos + _rotate_half(x) * sin
 
 
+def token_block_px(vision_config) -> int:
+    """Pixels per side of one LLM video token: the vision patch times the spatial merge."""
+    return int(vision_config.patch_size * vision_config.spatial_merge_size)
+
+
 @dataclass(frozen=True)
 class MediaLayout:
     """How a family lays out one clip's tokens, read from its configs (the processor's rules).
@@ -136,7 +141,7 @@ class FamilyAdapter:
             positions_per_second=float(self.config.position_id_per_seconds),
             audio_tokens_per_second=self.audio_output_length(MEL_FRAMES_PER_SECOND),
             seconds_per_chunk=self._seconds_per_chunk(),
-            token_block_px=int(vc.patch_size * vc.spatial_merge_size),
+            token_block_px=token_block_px(vc),
             temporal_patch=int(vc.temporal_patch_size),
             audio_pool=self.audio_pool,
             spatial_merge=int(vc.spatial_merge_size),
@@ -171,17 +176,23 @@ class FamilyAdapter:
         """Temporal grids per Stage-I importance window of the video (spec §1: 2 temporal grids)."""
         return 2
 
-    def media_budget(self, frame_tokens: tuple[int, int] | None = None) -> dict:
-        """MediaConfig fields (factor, min_pixels, max_pixels) of a frame budget: the one place a model's frame
-        size is turned into pixels, for named miniatures and any checkpoint alike.
+    @staticmethod
+    def frame_budget(config, frame_tokens: tuple[int, int] | None = None) -> dict:
+        """MediaConfig fields (factor, min_pixels, max_pixels) of a model's frame budget, from its thinker config
+        alone (no weights needed): the one place a model's frame size is decided, for named miniatures and any
+        checkpoint alike (`Engine.media`, and the explorer before a model is loaded, both come here).
 
         frame_tokens: (min, max) LLM tokens per frame pair; None = the paper's 128-144 (SEATS_SPEC §7). A built-in
         miniature names its own in the models table (loader.BUILTINS). Pixels are in the family's token block
-        (28 px Qwen2.5, 32 px Qwen3).
+        (patch x merge: 28 px Qwen2.5, 32 px Qwen3).
         """
         lo, hi = frame_tokens or PAPER_FRAME_TOKENS
-        block = self.media_layout.token_block_px
+        block = token_block_px(config.vision_config)
         return dict(factor=block, min_pixels=int(lo) * block * block, max_pixels=int(hi) * block * block)
+
+    def media_budget(self, frame_tokens: tuple[int, int] | None = None) -> dict:
+        """`frame_budget` of this thinker."""
+        return self.frame_budget(self.config, frame_tokens)
 
     def llm_dims(self):
         """Decoder widths for the FLOP formula (seats_core.flops.LLMDims)."""
