@@ -133,12 +133,16 @@ class Engine:
         max_new_tokens: int = 16,
         repeats: int = 1,
         progress=None,
+        fusion: bool = False,
     ) -> RunRecord:
         """Generate an answer under `config` and return the run's record.
 
         repeats > 1: warm-up runs are discarded (one; two on this Engine's first timed run, which also pays for
         allocation and kernel selection after the model load), then every stage's time is the median over
         `repeats` runs, with the min and max beside it in `timing_spread_ms`.
+
+        fusion: also measure cross-modal fusion on this run's surviving tokens (`run.fusion`: the modality matrix
+        per layer, the last prompt token's and the answer token's attention), in a separate untimed run.
         """
         if repeats < 1:
             raise ValueError("repeats must be at least 1")
@@ -201,7 +205,18 @@ class Engine:
             else None,
             repeats=repeats,
         )
+        fused = None
+        if fusion:  # its own run, after the timed ones: the capture never touches a measured time
+            from .fusion import measure_fusion
+
+            fused = measure_fusion(
+                thinker,
+                prep.inputs,
+                has_audio=prep.clip.has_audio,
+                config=None if config.method == "full" else config,
+            ).to_dict()
         return RunRecord(
+            fusion=fused,
             answer=answer,
             model=self.model.name,
             family=self.adapter.family,

@@ -93,6 +93,7 @@ class RunRecord:
     family: str = ""  # model family adapter (e.g. "qwen2_5_omni", "qwen3_omni")
     disclaimer: str | None = None  # e.g. a miniature with random weights: its answers mean nothing
     warnings: list[str] = field(default_factory=list)  # media problems the run went on with
+    fusion: dict | None = None  # FusionRecord.to_dict() of this run (Engine.run(fusion=True)), measured apart
     extra: dict = field(default_factory=dict)  # result keys this version does not know, kept as they were
     version: int = RECORD_VERSION
 
@@ -128,6 +129,8 @@ class RunRecord:
         d["geometry"] = self.geometry.to_dict()
         if not tokens:
             d["tokens"] = None
+        if d["fusion"] is None:  # measured on request only: absent otherwise, so the CLI's keys stay as they were
+            del d["fusion"]
         return json.loads(json.dumps(d))  # deep, JSON-clean copy
 
     @classmethod
