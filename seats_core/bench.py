@@ -421,7 +421,7 @@ def spread_warning(rows: list[dict], repeats: int) -> str | None:
         return None
     return textwrap.fill(
         f"! spread too wide to trust (max/min > {SPREAD_LIMIT} over {repeats} repeats): {', '.join(bad)}. "
-        "The machine was busy: rerun on a quiet one, with more --repeats, or with OMP_NUM_THREADS=1.",
+        "Likely a busy machine: rerun on a quiet one, with more --repeats, or with OMP_NUM_THREADS=1.",
         TABLE_WIDTH,
         subsequent_indent="  ",
     )
@@ -514,7 +514,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         res = bench_shape(shape, args, device, DTYPES[dtype_name])
         results[shape] = res
         print(format_shape(res, name, dtype_name, args.repeats, args.warmup, wide), flush=True)
-    print(LEGEND if wide else textwrap.fill(LEGEND, TABLE_WIDTH))
+    print(LEGEND if wide else textwrap.fill(LEGEND, TABLE_WIDTH, subsequent_indent="  "))
     return dict(
         device=name,
         dtype=dtype_name,

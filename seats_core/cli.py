@@ -39,28 +39,35 @@ NEGATIVE_VALUE = re.compile(r"^-\.?\d")  # "-0.5,0.5", "-1": an option's value, 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors: `error: ...` on stderr and exit status 2 (no usage block), and a misspelled
-    option named as such, with the closest known one, before argparse would report a missing required option."""
+    option or command named as such, with the closest known one (argparse would report a missing required option
+    instead; Python 3.11's argparse has no suggest_on_error)."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message.splitlines()[0]} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
-        if (
-            args is not None and self._subparsers is None
-        ):  # a command's own options (subcommands check theirs)
-            self.check_option_names(args)
+        if args is not None:
+            self.check_names(list(args))
         return super().parse_known_args(args, namespace)
 
-    def check_option_names(self, args: list[str]) -> None:
-        known = list(self._option_string_actions)
+    def check_names(self, args: list[str]) -> None:
+        """Refuse an unknown long option (unique prefixes are fine) or command among `args`, naming the closest."""
+        options = list(self._option_string_actions)
+        commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
         for arg in args:
             if arg == "--":
-                break
+                return
+            if commands and not arg.startswith("-"):  # the command: its own parser checks what follows
+                if arg not in commands:
+                    self.unknown("command", arg, list(commands))
+                return
             name = arg.split("=", 1)[0]
-            if not name.startswith("--") or any(k.startswith(name) for k in known):  # prefixes are allowed
-                continue
-            close = difflib.get_close_matches(name, known, n=1)
-            self.error(f"unrecognized option {name}" + (f"; did you mean {close[0]}?" if close else ""))
+            if name.startswith("--") and not any(k.startswith(name) for k in options):
+                self.unknown("option", name, options)
+
+    def unknown(self, kind: str, name: str, known: list[str]):
+        close = difflib.get_close_matches(name, known, n=1)
+        self.error(f"unrecognized {kind} {name}" + (f"; did you mean {close[0]}?" if close else ""))
 
 
 def join_negative_values(argv: list[str]) -> list[str]:

@@ -50,6 +50,11 @@ def test_misspelled_option_gets_a_suggestion_not_a_missing_required_one(capsys, 
     with pytest.raises(SystemExit):
         cli(["bench", "--shape", "mini", "--repeat=2", "--wdie"])  # prefixes are fine, the typo is not
     assert "--wdie; did you mean --wide?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["eval-task", "--data", "x"])
+    assert capsys.readouterr().err.startswith(
+        "error: unrecognized command eval-task; did you mean eval-tasks?"
+    )
     assert cli(["run", "no-such.mp4", "--quest", "q"]) == 2  # an unambiguous prefix is still accepted
     assert capsys.readouterr().err.strip() == "error: no-such.mp4: not found"
 

@@ -10,6 +10,7 @@ process and two, are in test_lmms_real.py.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,26 @@ def test_importing_seats_core_needs_no_lmms_eval():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "seats_qwen2_5_omni"
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_eval_lock_is_complete(lmms):
+    """requirements-eval.txt is installed with --no-deps: `pip check` may name lmms-eval's own unmet requirements
+    (left out on purpose) but no unmet requirement of another package of the lock, and no package the lock moved
+    (python-dateutil, filelock) that another package needs at another version."""
+    lines = (ROOT / "requirements-eval.txt").read_text().splitlines()
+    locked = {_canonical(re.split(r"[=<>!~ ;#]", x.strip())[0]) for x in lines if x.strip() and x[0] != "#"}
+    assert {"lmms-eval", "filelock", "python-dateutil"} <= locked
+    proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=300)
+    unmet = []
+    for line in proc.stdout.splitlines():
+        who, moved = _canonical(line.split()[0]), re.search(r"but you have (\S+)", line)
+        if who != "lmms-eval" and (who in locked or (moved and _canonical(moved.group(1)) in locked)):
+            unmet.append(line)
+    assert not unmet, "\n".join(unmet)
 
 
 def test_entry_point_registers_the_plugin_with_lmms_evals_registry(lmms, tmp_path, monkeypatch):

@@ -1,21 +1,21 @@
 """lmms-eval model plugin: `--model seats_qwen2_5_omni` runs the SEATS engine (any method of seats_core.config)
 inside lmms-eval, so its tasks run data-parallel under `accelerate launch` (docs/EVAL.md has the commands).
 
-    accelerate launch --num_processes 8 -m seats_core.integrations.lmms_eval_plugin \\
+    accelerate launch --multi_gpu --num_processes 8 -m seats_core.integrations.lmms_eval_plugin \\
         --model seats_qwen2_5_omni \\
         --model_args pretrained=Qwen/Qwen2.5-Omni-7B,method=seats,retention=R10 \\
-        --tasks worldsense --batch_size 1 --output_path runs/
+        --tasks worldsense --batch_size 1 --output_path runs/ --verbosity DEBUG
 
 lmms-eval stays optional: importing this module imports no lmms-eval; the model class is built on first access
 (`SeatsQwen25Omni`, PEP 562 module attribute) from the installed `lmms_eval.api.model.lmms`. Registration:
 `register()` (what the launcher above does), or the entry point `lmms_eval.models` -> `manifest` when the
-package declares it, which lets plain `accelerate launch -m lmms_eval --model seats_qwen2_5_omni` find it.
+package is installed (`pip install .`), which lets `accelerate launch ... -m lmms_eval` find it.
 
 Each lmms-eval rank loads its own model on cuda:LOCAL_RANK and answers its shard of requests with batch 1 and
 greedy decoding (the paper's setting), decoding clips as `seats eval` does (up to 2 h, 768 frames). With
 `log_path`, each rank writes its own cost log (`<path>` alone, `<stem>.rank<R><suffix>` when there are several
-ranks), one line per doc with its rank; the copies lmms-eval pads the last shard with are neither run nor logged,
-so the ranks' files together count every doc once. `SeatsAnswerer` holds the lmms-eval-independent logic.
+ranks), one line per doc with its rank; the copies lmms-eval pads the shorter shards with are neither run nor
+logged, so the ranks' files together count every doc once. `SeatsAnswerer` holds the lmms-eval-independent logic.
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"{task}: {len(samples)} docs -> {path}{skipped}")
     if not written:
         raise FileNotFoundError(
-            f"{root}: no benchmark sub-folder ({', '.join(BENCHMARKS)}; case, - and _ ignored)"
+            f"{root}: no benchmark sub-folder ({', '.join(BENCHMARKS)}; case, - and _ ignored); "
+            "for one benchmark's own folder, name it with --benchmark"
         )
     out = Path(args.out).resolve()
     print(f"run: lmms-eval --include_path {out} --tasks {','.join(written)} --model seats_qwen2_5_omni ...")
