@@ -1,7 +1,7 @@
 """Packages of the wheel (the rest of the metadata is in pyproject.toml).
 
 The miniature's files live in assets/mini/ of the repository (scripts/train_mini.py writes them there); the wheel
-installs them as the data-only package `seats_core._assets.mini`, which seats_core/models/mini.py finds first.
+installs them as the data-only package `seats_core._assets.mini`, which seats_core/models/qwen2_5_omni/mini.py finds first.
 Everything under seats_core/ and app/ that find_packages sees is included, so new subpackages need no edit here.
 """
 

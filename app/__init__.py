@@ -4,7 +4,7 @@ ui.py lays the page out and wires the events; behind it, server.py holds the one
 engines, scenes, sessions), checks.py validates every value a client sends, work.py does the model work (decode,
 runs, analysis; failures become one line), events.py answers the page's events and api.py the public /run;
 state.py is a page's session (decoded clip, run records, view); files.py owns the app's capped temp folder; view.py, plots.py,
-render.py and report.py turn run records (seats_core.record, the JSON the CLI writes) into figures, overlay
+render.py and report.py turn run records (seats_core.run.record, the JSON the CLI writes) into figures, overlay
 images and a self-contained HTML report; examples.py finds the example clips and their precomputed records in
 assets/examples/.
 """

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from seats_core.methods import METHODS_TABLE
 from seats_core.models.family import Qwen25OmniAdapter
+from seats_core.prune.methods import METHODS_TABLE
 
 _PAPER = Qwen25OmniAdapter.paper  # Qwen2.5-Omni-7B, the model the paper's schedule was set on
 PAPER_DEPTH = _PAPER.num_layers

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import checks
-from .checks import DEFAULT_MAX_NEW_TOKENS, DEFAULT_METHOD, DEFAULT_RETENTION
-from .server import SERVER
-from .state import Session
-from .work import decode, model_failures, run_models
+from app import checks
+from app.checks import DEFAULT_MAX_NEW_TOKENS, DEFAULT_METHOD, DEFAULT_RETENTION
+from app.server import SERVER
+from app.state import Session
+from app.work import decode, model_failures, run_models
 
 
 def api_run(

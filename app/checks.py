@@ -17,13 +17,12 @@ from types import MappingProxyType
 
 import gradio as gr
 
-from seats_core.attach import build_plan
-from seats_core.config import METHODS, SeatsConfig
+from app import deploy
+from app.server import SERVER
 from seats_core.method import PRESETS
-from seats_core.pipeline import MAX_QUESTION_CHARS
-
-from . import deploy
-from .server import SERVER
+from seats_core.prune.attach import build_plan
+from seats_core.prune.config import METHODS, SeatsConfig
+from seats_core.run.pipeline import MAX_QUESTION_CHARS
 
 log = logging.getLogger("seats_explorer")
 

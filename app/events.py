@@ -14,19 +14,18 @@ from pathlib import Path
 
 import gradio as gr
 
-from seats_core import scenes
-from seats_core.config import SeatsConfig
-from seats_core.media import Clip
+from app import checks, examples, plots, present, tour
+from app import view as V
+from app.checks import refuse
+from app.files import WORKSPACE
+from app.server import SERVER
+from app.state import Session
+from app.work import decode, model_failures, run_analysis, run_models
+from seats_core.data import scenes
 from seats_core.models.family import recipe_for
-from seats_core.pipeline import MAX_QUESTION_CHARS
-
-from . import checks, examples, plots, present, tour
-from . import view as V
-from .checks import refuse
-from .files import WORKSPACE
-from .server import SERVER
-from .state import Session
-from .work import decode, model_failures, run_analysis, run_models
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.media import Clip
+from seats_core.run.pipeline import MAX_QUESTION_CHARS
 
 DEFAULT_LAYER = 1  # first decoder layer: shows what Stage I kept
 SCENE_SEED_BASE = 80_000_000  # generated-scene seeds: no training, held-out or gallery stream uses these

@@ -18,10 +18,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from seats_core.methods import stage_colours
-
-from . import text as T
-from . import view as V
+from app import text as T
+from app import view as V
+from seats_core.prune.methods import stage_colours
 
 RUN_STYLE = {"full": "dot", "method": "solid", "baseline": "dash"}
 MODALITY_COLOR = {"video": "#3b82f6", "audio": "#f59e0b", "text": "#94a3b8"}
@@ -353,9 +352,9 @@ def _colorbar(fig: go.Figure, xaxis: str, yaxis: str, title: str) -> dict:
 def paper_plan(num_layers: int, family: str = "qwen2_5_omni") -> dict:
     """A run-like {"plan": ...} for SEATS at `family`'s paper defaults on `num_layers` layers (from the family's
     recipe, SeatsConfig and build_plan, so the boundaries follow the config, not fixed numbers)."""
-    from seats_core.attach import build_plan
-    from seats_core.config import SeatsConfig
     from seats_core.models.family import recipe_for
+    from seats_core.prune.attach import build_plan
+    from seats_core.prune.config import SeatsConfig
 
     cfg = SeatsConfig.make("seats", "R10").resolve(recipe_for(family, num_layers))
     return {"plan": [{"layer": d.layer, "kind": d.kind} for d in build_plan(cfg, num_layers)]}
@@ -367,7 +366,7 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
     for the analysis' depth) marked on all four panels.
 
     analysis: {num_layers, seconds_per_window, attention{share, video_windows, audio_windows}, knockout{video|
-    audio|both: {kl, answer_logprob}}} from seats_core.analysis.analyze; None -> a placeholder.
+    audio|both: {kl, answer_logprob}}} from seats_core.run.analysis.analyze; None -> a placeholder.
     """
     if not analysis:
         return empty("dependency analysis not run yet", DEPENDENCY_HEIGHT)

@@ -10,13 +10,12 @@ import re
 
 import numpy as np
 
-from seats_core.analysis import verdict
-from seats_core.media import Clip
-
-from . import plots, render, report
-from . import text as T
-from . import view as V
-from .files import WORKSPACE, Workspace
+from app import plots, render, report
+from app import text as T
+from app import view as V
+from app.files import WORKSPACE, Workspace
+from seats_core.run.analysis import verdict
+from seats_core.run.media import Clip
 
 MINI = T.MINI  # seats_core.models.loader.MINI
 
@@ -204,7 +203,7 @@ def four_options(question: str | None) -> bool:
 
 def parsed_option(answer: str | None, question: str | None) -> str | None:
     """The option letter the evaluator reads from a raw answer ('AD' -> 'A'), or None (no option named)."""
-    from seats_core.benchmarks.mcq import extract_letter
+    from seats_core.evaluation.benchmarks.mcq import extract_letter
 
     return extract_letter(answer or "", list("ABCD") if four_options(question) else None)
 

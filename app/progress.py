@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from seats_core.hooks import Hooks
+from seats_core.models.hooks import Hooks
 
 # Share of one run's progress span given to each phase (encoders, prefill, then decode steps).
 ENCODE_SHARE = 0.3

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.stats import rankdata
 
-from seats_core.media import log_mel, waveform_for_display
+from seats_core.run.media import log_mel, waveform_for_display
 
 # Colour map anchors from low to high score (perceptually ordered, like viridis), interpolated linearly.
 COLORMAP = np.array(
@@ -238,7 +238,7 @@ def _spectrogram_panel(audio: np.ndarray, sample_rate: int, width: int) -> np.nd
 
 def _frequency_axis(body: np.ndarray, sample_rate: int) -> np.ndarray:
     """The spectrogram's frequency labels (text.mel_ticks) drawn at its left edge, below the token bar."""
-    from .text import mel_ticks
+    from app.text import mel_ticks
 
     img = Image.fromarray(body)
     draw = ImageDraw.Draw(img)

@@ -14,9 +14,9 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from . import plots
-from . import text as T
-from . import view as V
+from app import plots
+from app import text as T
+from app import view as V
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#1e293b}

@@ -16,11 +16,10 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
+from app import deploy, examples
+from app.state import Session, SessionStore
 from seats_core.models.loader import MINI, MINIS
-from seats_core.pipeline import Engine
-
-from . import deploy, examples
-from .state import Session, SessionStore
+from seats_core.run.pipeline import Engine
 
 MAX_SCENES = 32  # generated clips kept on disk (oldest deleted first)
 

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from seats_core.media import Clip
+from seats_core.run.media import Clip
 
 MAX_SESSIONS = (
     16  # sessions held (each holds one decoded clip: ~40 MB at the 7B's 60 s budget, ~1 MB for mini)

@@ -1,6 +1,6 @@
 """Numbers and sentences for the page: FLOPs, bytes and ratios formatted for people, why a FLOPs ratio differs
 from the paper's, and the frequency ticks of the spectrogram. Plain functions of numbers and run dicts (the
-result dicts of seats_core.pipeline.Engine.run, or the explorer's compact view runs: both carry `layers`,
+result dicts of seats_core.run.pipeline.Engine.run, or the explorer's compact view runs: both carry `layers`,
 `flops`, `clip` and `model`).
 """
 
@@ -105,7 +105,7 @@ def mel_ticks(
 ) -> list[tuple[int, str]]:
     """(y pixel from the top, label) of frequencies on a mel spectrogram image drawn low-frequencies-at-the-bottom.
 
-    Matches seats_core.media.log_mel (librosa's Slaney mel filters, fmin 0, fmax = Nyquist) resized to
+    Matches seats_core.run.media.log_mel (librosa's Slaney mel filters, fmin 0, fmax = Nyquist) resized to
     `height_px` rows: band b (0 = lowest) fills rows [(n_mels - 1 - b) / n_mels, (n_mels - b) / n_mels) of the
     height. Frequencies outside the bands' centres are left out."""
     import librosa

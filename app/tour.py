@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from seats_core.analysis import verdict
-
-from . import text as T
+from app import text as T
+from seats_core.run.analysis import verdict
 
 TITLES = ("What Stage I kept", "Where fusion completes", "What that buys")
 NEXT_LABEL = "Next"  # the buttons `page` refers to (the page's wiring names its buttons alike)

@@ -16,12 +16,11 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from seats_core.config import METHODS
-
-from . import about, api, checks, events, examples, plots, present, tour, work
-from .checks import ADVANCED_DEFAULTS
-from .files import WORKSPACE
-from .server import SERVER
+from app import about, api, checks, events, examples, plots, present, tour, work
+from app.checks import ADVANCED_DEFAULTS
+from app.files import WORKSPACE
+from app.server import SERVER
+from seats_core.prune.config import METHODS
 
 MODEL_QUEUE = "model"
 MEDIA_QUEUE = "media"  # checking requests, decoding clips, loading examples, exports

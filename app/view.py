@@ -1,6 +1,6 @@
 """The explorer's per-run view data: a compact digest of run records, and what is alive where.
 
-A run record (seats_core.record.RunRecord, as a dict) holds its tokens as columns and its geometry. The view keeps
+A run record (seats_core.run.record.RunRecord, as a dict) holds its tokens as columns and its geometry. The view keeps
 the token layout once (all runs of one clip and question share it), the record's geometry, and per run only what
 differs (survives_to, importance, relevance). It lives in the session on the server (app.state); every slider
 move re-renders from it without a model call.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seats_core.methods import stage_names
-from seats_core.record import TOKEN_COLUMNS
+from seats_core.prune.methods import stage_names
+from seats_core.run.record import TOKEN_COLUMNS
 
 VIEW_VERSION = 3
 RUN_KEYS = ("full", "method", "baseline")  # columns of the answers view, in order

@@ -16,16 +16,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from seats_core.config import SeatsConfig
-from seats_core.media import Clip, MediaConfig, MediaError, load_clip
+from app import examples
+from app.checks import check_plans, for_the_page, log, refuse
+from app.progress import RunProgress
+from app.server import SERVER
+from app.state import Session
 from seats_core.models.loader import ModelLoadError, frame_budget
-from seats_core.pipeline import Engine, InputError
-
-from . import examples
-from .checks import check_plans, for_the_page, log, refuse
-from .progress import RunProgress
-from .server import SERVER
-from .state import Session
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.media import Clip, MediaConfig, MediaError, load_clip
+from seats_core.run.pipeline import Engine, InputError
 
 MAX_CLIP_SECONDS = 60.0  # longer clips are refused, saying how to trim them (the CLI's --max-seconds: 600 s)
 # Decode budget of one clip: a minute at 120 fps, and ~2 minutes of 1080p at 30 fps worth of source pixels.
@@ -34,7 +33,7 @@ MAX_DECODE_PIXELS = 8 * 10**9
 APP_MEDIA = MediaConfig(
     max_seconds=MAX_CLIP_SECONDS, max_decode_frames=MAX_DECODE_FRAMES, max_decode_pixels=MAX_DECODE_PIXELS
 )
-MAX_SIDE = APP_MEDIA.max_side  # the same source side limit as the CLI (seats_core.media.MAX_SOURCE_SIDE)
+MAX_SIDE = APP_MEDIA.max_side  # the same source side limit as the CLI (seats_core.run.media.MAX_SOURCE_SIDE)
 
 REPEATS = 3  # timed runs per answer: the median after one warm-up run (Engine.run's repeats)
 MAX_FAILURE_CHARS = 300  # the first line of an exception's message, cut to this for the page
@@ -168,8 +167,8 @@ def run_models(
 
 
 def run_analysis(model: str, clip: Clip, question: str, progress: Callable | None = None) -> dict:
-    """seats_core.analysis.analyze on the decoded clip (raises ModuleNotFoundError where that module is missing)."""
-    from seats_core import analysis  # lazy: optional part of the core
+    """seats_core.run.analysis.analyze on the decoded clip (raises ModuleNotFoundError where that module is missing)."""
+    from seats_core.run import analysis  # lazy: optional part of the core
 
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
     if not SERVER.has_engine(model) and report is not None:

@@ -3,7 +3,7 @@
     python scripts/eval_mini.py --n 500 --json /tmp/eval_mini.json            # methods x R35..R10 table
     python scripts/eval_mini.py --n 500 --knockout 100 --minutes 60
 
-Held-out questions come from `seats_core.scenes.make_set(--seed, n)` (a seed stream the training never used).
+Held-out questions come from `seats_core.data.scenes.make_set(--seed, n)` (a seed stream the training never used).
 Each clip is decoded and processed once; every (method, retention) then runs `Engine.run` (greedy generate, as
 the CLI and explorer do) and the answer letter is compared with the scene's ground truth. `fastv` prunes video
 only, so it runs at the preset's video retention with all audio kept (and cannot reach R10 at 28 layers).
@@ -28,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seats_core import scenes  # noqa: E402
-from seats_core.attach import build_plan  # noqa: E402
-from seats_core.config import METHODS, SeatsConfig  # noqa: E402
-from seats_core.pipeline import Engine  # noqa: E402
+from seats_core.data import scenes  # noqa: E402
+from seats_core.prune.attach import build_plan  # noqa: E402
+from seats_core.prune.config import METHODS, SeatsConfig  # noqa: E402
+from seats_core.run.pipeline import Engine  # noqa: E402
 
 RETENTIONS = ("R35", "R25", "R15", "R10")
 DEFAULT_SEED = 4_242  # held-out stream (training uses scenes seeds (10*seed + 0|1) * 1e7 + i)
@@ -99,8 +99,8 @@ def by_modality(records: list[dict], key: tuple[str, str]) -> dict:
 
 
 def knockout_curves(engine: Engine, sample: scenes.Sample) -> dict:
-    """One question's knockout curves and attention shares (seats_core.analysis.analyze)."""
-    from seats_core.analysis import analyze
+    """One question's knockout curves and attention shares (seats_core.run.analysis.analyze)."""
+    from seats_core.run.analysis import analyze
 
     res = analyze(engine, engine.prepare(sample.clip(engine.media()), sample.question))
     out = {

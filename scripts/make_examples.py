@@ -4,7 +4,7 @@
 
 
 Writes <name>.mp4 (each well under 2 MB), <name>.results.json ({"runs": {full, method, baseline}}: RunRecord
-dicts), <name>.analysis.json when seats_core.analysis exists, and index.json (see app/examples.py). Rerun it
+dicts), <name>.analysis.json when seats_core.run.analysis exists, and index.json (see app/examples.py). Rerun it
 whenever the model changes (e.g. when a trained miniature lands): the app only uses precomputed results whose
 settings match what the user asked for.
 """
@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.examples import INDEX, file_sha256  # noqa: E402
-from seats_core import scenes  # noqa: E402
-from seats_core.config import SeatsConfig  # noqa: E402
-from seats_core.pipeline import Engine  # noqa: E402
+from seats_core.data import scenes  # noqa: E402
+from seats_core.prune.config import SeatsConfig  # noqa: E402
+from seats_core.run.pipeline import Engine  # noqa: E402
 
 METHOD, RETENTION, BASELINE = "seats", "R10", "divprune-om"
 MAX_BYTES = 2 * 1024 * 1024
@@ -56,7 +56,7 @@ def precompute(engine: Engine, clip: Path, question: str, max_new_tokens: int) -
     }
     runs = {k: engine.run(prep, c, max_new_tokens=max_new_tokens).to_dict() for k, c in configs.items()}
     try:
-        from seats_core import analysis
+        from seats_core.run import analysis
     except ModuleNotFoundError:
         return runs, None
     result = analysis.analyze(engine, prep)

@@ -3,7 +3,7 @@
     python scripts/train_mini.py --out assets/mini                # all stages, export if the held-out check passes
     python scripts/train_mini.py --resume                         # continue a stopped decoder stage
 
-Three stages, reproducible from `--seed` (every scene is `seats_core.scenes.make_sample(sample_seed(...))`):
+Three stages, reproducible from `--seed` (every scene is `seats_core.data.scenes.make_sample(sample_seed(...))`):
 
 1. encoders: the vision and audio towers learn per-token content through linear probe heads on their outputs
    (colour, shape and motion under each 28x28 block of a frame pair, and on every token of a pair the colour and
@@ -59,14 +59,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seats_core import scenes  # noqa: E402
-from seats_core.hooks import Hooks  # noqa: E402
-from seats_core.layout import AUDIO, VIDEO, build_layout  # noqa: E402
-from seats_core.models import mini  # noqa: E402
+from seats_core.data import scenes  # noqa: E402
+from seats_core.data.synth import shape_box  # noqa: E402
 from seats_core.models.adapter import OmniAdapter  # noqa: E402
+from seats_core.models.hooks import Hooks  # noqa: E402
 from seats_core.models.loader import MINI_SYSTEM_PROMPT, LoadedModel  # noqa: E402
-from seats_core.pipeline import Engine  # noqa: E402
-from seats_core.synth import shape_box  # noqa: E402
+from seats_core.models.qwen2_5_omni import mini  # noqa: E402
+from seats_core.prune.layout import AUDIO, VIDEO, build_layout  # noqa: E402
+from seats_core.run.pipeline import Engine  # noqa: E402
 
 IGNORE = -100
 NONE = 0  # class 0 of most auxiliary targets: nothing there
@@ -832,7 +832,7 @@ def main(argv=None) -> int:
 def training_record(args, model, step: int, train_min: float, ev: dict, log: list) -> dict:
     cfg = model.config
     return {
-        "what": "miniature Qwen2.5-Omni thinker trained on seats_core.scenes (scripts/train_mini.py)",
+        "what": "miniature Qwen2.5-Omni thinker trained on seats_core.data.scenes (scripts/train_mini.py)",
         "seed": args.seed,
         "stages": {
             "encoders": {
@@ -868,7 +868,7 @@ def training_record(args, model, step: int, train_min: float, ev: dict, log: lis
             },
         },
         "data": {
-            "generator": "seats_core.scenes.make_sample",
+            "generator": "seats_core.data.scenes.make_sample",
             "train_seeds": f"sample_seed({args.seed}, {TRAIN_STREAM}, 0..{max(args.clips, args.enc_clips) - 1})",
             "heldout_seeds": f"sample_seed({args.seed}, {HELDOUT_STREAM}, 0..{args.heldout - 1})",
             "mix": scenes.MIX,

@@ -1,7 +1,7 @@
 """SEATS (stage-adaptive token selection) for Qwen2.5-Omni thinkers: attach, generate, inspect the trace."""
 
-from .attach import Drop, Pruner, build_plan
-from .config import METHODS, SeatsConfig
-from .trace import PruneTrace
+from .prune.attach import Drop, Pruner, build_plan
+from .prune.config import METHODS, SeatsConfig
+from .prune.trace import PruneTrace
 
 __all__ = ["METHODS", "Drop", "PruneTrace", "Pruner", "SeatsConfig", "build_plan"]

@@ -11,10 +11,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .config import METHODS
-from .media import MediaError
 from .method import PRESETS
 from .models.loader import ModelLoadError
+from .prune.config import METHODS
+from .run.media import MediaError
 
 # Subcommands: name -> module exposing add_arguments(parser) and main(args) -> int.
 COMMANDS = {
@@ -23,13 +23,13 @@ COMMANDS = {
         "Answer a question about a clip with or without pruning; print and save the trace",
     ),
     "analyze": (
-        "seats_core.analysis",
+        "seats_core.run.analysis",
         "Layer-wise dependency analysis: attention shares and knockout curves",
     ),
-    "bench": ("seats_core.bench", "Benchmark full vs SEATS vs baselines at real model shapes"),
-    "eval": ("seats_core.evaluate", "Accuracy retention on audio-visual QA benchmarks"),
+    "bench": ("seats_core.speed.bench", "Benchmark full vs SEATS vs baselines at real model shapes"),
+    "eval": ("seats_core.evaluation.harness", "Accuracy retention on audio-visual QA benchmarks"),
     "eval-tasks": (
-        "seats_core.integrations.lmms_tasks",
+        "seats_core.evaluation.lmms_tasks",
         "Write lmms-eval tasks for the five benchmarks from local folders (docs/EVAL.md)",
     ),
 }
@@ -84,14 +84,9 @@ def join_negative_values(argv: list[str]) -> list[str]:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default="mini",
-        help="'mini' (built-in Qwen2.5-Omni, offline), 'mini-qwen3' (built-in Qwen3-Omni, random weights), "
-        "a hub id or a local folder",
-    )
-    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention implementation")
+    from .run.pipeline import add_engine_arguments
+
+    add_engine_arguments(p)
 
 
 def add_media_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,7 +106,7 @@ def media_config(args: argparse.Namespace, engine=None):
 
     Without an `engine` only the flags are checked (before a model loads) and the limits come back.
     """
-    from .media import MediaConfig
+    from .run.media import MediaConfig
 
     base = MediaConfig(fps=args.fps, max_seconds=args.max_seconds)
     tokens = None
@@ -148,13 +143,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_media_arguments(p)
     p.add_argument(
-        "--json", dest="json_out", default=None, help="write the run record (seats_core.record) here"
+        "--json", dest="json_out", default=None, help="write the run record (seats_core.run.record) here"
     )
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import SeatsConfig
-    from .pipeline import Engine
+    from .prune.config import SeatsConfig
+    from .run.pipeline import Engine
 
     config = SeatsConfig.make(
         args.method, args.retention, seed=args.seed

@@ -17,7 +17,7 @@ import torch
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
-from seats_core import synth  # noqa: E402
+from seats_core.data import synth  # noqa: E402
 
 
 @pytest.fixture(scope="session")

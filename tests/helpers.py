@@ -8,9 +8,9 @@ import functools
 import numpy as np
 import torch
 
-from seats_core.hooks import Hooks
 from seats_core.models.adapter import KW_MASK, OmniAdapter
-from seats_core.models.mini import build_model
+from seats_core.models.hooks import Hooks
+from seats_core.models.qwen2_5_omni.mini import build_model
 
 
 @functools.lru_cache(maxsize=4)
@@ -21,7 +21,7 @@ def mini(attn: str = "sdpa"):
 @functools.lru_cache(maxsize=2)
 def mini_qwen3(attn: str = "sdpa"):
     """The Qwen3-Omni miniature (random weights), cached per attention implementation."""
-    from seats_core.models.mini_qwen3 import build_model as build_qwen3
+    from seats_core.models.qwen3_omni.mini import build_model as build_qwen3
 
     return build_qwen3(attn_implementation=attn)
 

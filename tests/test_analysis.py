@@ -1,4 +1,4 @@
-"""The dependency analysis (`seats_core.analysis`) against independent references on the miniature.
+"""The dependency analysis (`seats_core.run.analysis`) against independent references on the miniature.
 
 References: a plain thinker forward (full-run log-probs), the stock text model run on the text-only prompt
 embeddings (knockout of both modalities at layer 0), a Pruner prefill with a Stage-III drop at layer k (knockout
@@ -12,14 +12,14 @@ import json
 import pytest
 import torch
 
-from seats_core import analysis as A
-from seats_core import synth
-from seats_core.attach import Drop, Pruner
 from seats_core.cli import cli
-from seats_core.config import SeatsConfig
-from seats_core.layout import TEXT, VIDEO, TokenIds, build_layout
+from seats_core.data import synth
 from seats_core.models.adapter import OmniAdapter
-from seats_core.pipeline import Engine
+from seats_core.prune.attach import Drop, Pruner
+from seats_core.prune.config import SeatsConfig
+from seats_core.prune.layout import TEXT, VIDEO, TokenIds, build_layout
+from seats_core.run import analysis as A
+from seats_core.run.pipeline import Engine
 
 QUESTION = "What colour is the square?"
 ATOL = 1e-4  # fp32 on CPU: same math in a different order

@@ -17,8 +17,7 @@ import pytest
 
 from app import events, examples
 from app.ui import TAB_LABELS
-
-from .helpers import launch_app
+from tests.helpers import launch_app
 
 CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 120_000

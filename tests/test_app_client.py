@@ -14,10 +14,9 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app.server import SERVER
-from seats_core import synth
 from seats_core.cli import cli
-
-from .helpers import dependencies, fn_indices, http_event, http_upload, launch_app
+from seats_core.data import synth
+from tests.helpers import dependencies, fn_indices, http_event, http_upload, launch_app
 
 QUESTION = "Which shape moves while the tone plays?"
 NEW_TOKENS = 2

@@ -20,9 +20,8 @@ import pytest
 
 from app import examples
 from app.files import LOCK, PREFIX, Workspace
-from seats_core import synth
-
-from .helpers import fn_indices, http_event, http_upload
+from seats_core.data import synth
+from tests.helpers import fn_indices, http_event, http_upload
 
 PRESSES = 50
 DISK_LIMIT = 50 * 2**20

@@ -17,9 +17,8 @@ from gradio_client import Client, handle_file
 from app import events, work
 from app.server import SERVER
 from app.state import SessionStore
-from seats_core import synth
-
-from .helpers import fn_indices, http_event, http_upload, launch_app
+from seats_core.data import synth
+from tests.helpers import fn_indices, http_event, http_upload, launch_app
 
 QUESTION = "Which shape moves while the tone plays?"
 SHAPE_ERROR = "shape '[1, 6, 2, 3, 8, 2, 16, 12, 2, 16]' is invalid for input of size 3951360"

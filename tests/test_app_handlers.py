@@ -21,12 +21,12 @@ from app import api, checks, events, examples, present, render, server, work
 from app import view as V
 from app.files import Workspace
 from app.state import Session, SessionStore
-from seats_core import media, scenes, synth
-from seats_core.config import SeatsConfig
-from seats_core.media import load_clip
+from seats_core.data import scenes, synth
 from seats_core.models.family import Qwen25OmniAdapter
-
-from .test_cli import _rows
+from seats_core.prune.config import SeatsConfig
+from seats_core.run import media
+from seats_core.run.media import load_clip
+from tests.test_cli import _rows
 
 QUESTION = "What shape appears when the tone plays?"
 NEW_TOKENS = 3
@@ -429,7 +429,7 @@ def test_example_clips_are_small_with_sound():
 
 def test_analysis_missing_module_is_reported(live):
     def missing(*args):
-        raise ModuleNotFoundError("No module named 'seats_core.analysis'", name="seats_core.analysis")
+        raise ModuleNotFoundError("No module named 'seats_core.run.analysis'", name="seats_core.run.analysis")
 
     out = events.analyze(live[0], "mini", compute=missing)
     assert "unavailable" in out["dependency_notes"]

@@ -10,7 +10,7 @@ import pytest
 
 from app import examples, tour
 from app import view as V
-from seats_core.analysis import KL_FLOOR, verdict
+from seats_core.run.analysis import KL_FLOOR, verdict
 
 NAME = "colour_at_high"
 

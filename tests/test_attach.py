@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seats_core.attach import Drop, Pruner, build_plan
-from seats_core.config import SeatsConfig
-from seats_core.layout import TEXT
 from seats_core.models.family import Qwen25OmniAdapter
-
-from .helpers import hook_count, masked_reference, mini, random_inputs
+from seats_core.prune.attach import Drop, Pruner, build_plan
+from seats_core.prune.config import SeatsConfig
+from seats_core.prune.layout import TEXT
+from tests.helpers import hook_count, masked_reference, mini, random_inputs
 
 GEN = dict(max_new_tokens=5, do_sample=False, output_scores=True, return_dict_in_generate=True)
 

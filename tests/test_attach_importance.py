@@ -13,14 +13,13 @@ import pytest
 import torch
 
 import seats_core.method as M
-from seats_core.attach import Pruner
-from seats_core.config import SeatsConfig
-from seats_core.pipeline import Engine
-
-from . import reference_greedy
-from .helpers import mini, random_inputs
-from .test_method_budget import reference_budget
-from .test_method_importance import reference
+from seats_core.prune.attach import Pruner
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.pipeline import Engine
+from tests import reference_greedy
+from tests.helpers import mini, random_inputs
+from tests.test_method_budget import reference_budget
+from tests.test_method_importance import reference
 
 _window_budget = M.window_budget
 

@@ -1,4 +1,4 @@
-"""`seats_core.bench`: the fake prompt matches the stock processor, and a tiny run's rows are self-consistent.
+"""`seats_core.speed.bench`: the fake prompt matches the stock processor, and a tiny run's rows are self-consistent.
 
 References: the processor's own media block for a real decoded clip; the FLOP formula of SEATS_SPEC §6 written
 out here from the config; the KV-cache size from the cache layout (layers x tokens x K and V x kv width).
@@ -11,13 +11,13 @@ import json
 import pytest
 import torch
 
-from seats_core import bench as B
 from seats_core.cli import cli
-from seats_core.layout import build_layout
 from seats_core.models.adapter import OmniAdapter
 from seats_core.models.family import family_of
-from seats_core.models.shapes import thinker_config
-from seats_core.pipeline import Engine
+from seats_core.models.qwen2_5_omni.shapes import thinker_config
+from seats_core.prune.layout import build_layout
+from seats_core.run.pipeline import Engine
+from seats_core.speed import bench as B
 
 FP32_BYTES = 4
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from seats_core import bench as B
 from seats_core.cli import cli
 from seats_core.models.adapter import OmniAdapter
+from seats_core.speed import bench as B
 
 
 def test_narrowed_shapes_keep_head_dims_and_projections():
@@ -47,7 +47,7 @@ def test_progress_per_variant_and_statistic_column(capsys):
     table = [
         line
         for line in out.splitlines()
-        if line.startswith(("full", "ideal", "seats", "random", "div", "vis", "fastv"))
+        if line.startswith(("full", "ideal", "seats", "random", "div", "vis", "fastv", "omni"))
     ]
     table = [line for line in table if "skipped" not in line]
     assert len(progress) == len(table) > 5  # one line per variant measured

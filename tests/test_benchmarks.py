@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from seats_core import synth
-from seats_core.benchmarks import BENCHMARKS, canonical_name, load_benchmark
-from seats_core.benchmarks.common import RowError, parse_answer, parse_options, split_option
-from seats_core.benchmarks.synthetic import BAD_ROWS, write_benchmark
+from seats_core.data import synth
+from seats_core.data.benchmark_folders import BAD_ROWS, write_benchmark
+from seats_core.evaluation.benchmarks import BENCHMARKS, canonical_name, load_benchmark
+from seats_core.evaluation.benchmarks.common import RowError, parse_answer, parse_options, split_option
 
 CLIP_SIZE = (64, 48)
 CLIP_FPS = 4

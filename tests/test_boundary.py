@@ -58,3 +58,60 @@ def test_the_walk_sees_imports_inside_functions(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def g():\n    from transformers import AutoModel\n")
     assert ("transformers", 0) in imported_modules(f)
+
+
+# The folders of seats_core and what each may import (docs/ARCHITECTURE.md): imports only go up this list.
+LAYERS = {
+    "method": set(),
+    "models": {"method"},
+    "prune": {"method", "models"},
+    "run": {"method", "models", "prune"},
+    "speed": {"method", "models", "prune", "run"},
+    "evaluation": {"method", "models", "prune", "run"},
+    "data": {"run", "evaluation"},
+}
+
+
+def seats_core_targets(path: Path, where: Path | None = None) -> set[str]:
+    """The seats_core folders (or top-level modules) a file imports, relative imports resolved from its place in
+    the tree (`where`, default the file itself)."""
+    package = (where or path).relative_to(ROOT).with_suffix("").parts[:-1]  # e.g. ("seats_core", "run")
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [target] if node.module else [f"{target}.{alias.name}" for alias in node.names]
+            else:
+                names = [node.module or ""]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "seats_core" and len(parts) > 1:
+                out.add(parts[1])
+    return out
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for folder in LAYERS for p in sorted((PACKAGE / folder).rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_folders_import_only_the_layers_below(path):
+    folder = path.relative_to(PACKAGE).parts[0]
+    reached = seats_core_targets(path) - {folder}
+    assert reached <= LAYERS[folder], f"{path.relative_to(ROOT)} imports {sorted(reached - LAYERS[folder])}"
+
+
+def test_every_seats_core_folder_has_a_layer():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+    assert folders == set(LAYERS)
+
+
+def test_the_layer_walk_resolves_relative_imports(tmp_path):
+    g = tmp_path / "g.py"
+    g.write_text("from ..models.family import get_adapter\nfrom . import media\nfrom .. import method as M\n")
+    assert seats_core_targets(g, where=PACKAGE / "run" / "g.py") == {"models", "run", "method"}

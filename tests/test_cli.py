@@ -169,7 +169,7 @@ def test_run_record_has_geometry_and_no_path(tmp_path, clip_short_av, capsys):
     assert len(video) == g["grid"][0] * g["grid"][1] * g["grid"][2]
     assert max(r["tokens"]["row"][i] for i in video) == g["grid"][1] - 1
     assert g["seconds_per_grid"] == pytest.approx(2 / r["clip"]["fps"], rel=1e-3)
-    from seats_core.record import RunRecord
+    from seats_core.run.record import RunRecord
 
     again = RunRecord.from_json(text)
     assert again.to_dict() == r and again.flops == r["flops"]

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from seats_core import bench, scenes
 from seats_core.cli import cli
+from seats_core.data import scenes
+from seats_core.speed import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 

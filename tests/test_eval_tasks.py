@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seats_core import synth
-from seats_core.benchmarks import BENCHMARKS
-from seats_core.benchmarks.synthetic import BAD_ROWS, write_benchmark
 from seats_core.cli import cli
-from seats_core.integrations import lmms_tasks
+from seats_core.data import synth
+from seats_core.data.benchmark_folders import BAD_ROWS, write_benchmark
+from seats_core.evaluation import lmms_tasks
+from seats_core.evaluation.benchmarks import BENCHMARKS
 
 FOLDERS = {  # benchmark -> sub-folder name as released (case and - / _ differ on purpose)
     "worldsense": "WorldSense",

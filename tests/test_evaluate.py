@@ -11,16 +11,16 @@ import json
 
 import pytest
 
-from seats_core import evaluate as ev
-from seats_core import synth
-from seats_core.benchmarks import BENCHMARKS
-from seats_core.benchmarks.mcq import INSTRUCTION, extract_letter, format_prompt
-from seats_core.benchmarks.report import summarize
-from seats_core.benchmarks.synthetic import BAD_ROWS, write_benchmark
 from seats_core.cli import cli
-from seats_core.flops import LLMDims, prefill_flops
-from seats_core.media import MediaConfig
+from seats_core.data import synth
+from seats_core.data.benchmark_folders import BAD_ROWS, write_benchmark
+from seats_core.evaluation import harness as ev
+from seats_core.evaluation.benchmarks import BENCHMARKS
+from seats_core.evaluation.benchmarks.mcq import INSTRUCTION, extract_letter, format_prompt
+from seats_core.evaluation.benchmarks.report import summarize
 from seats_core.method import PRESETS
+from seats_core.run.flops import LLMDims, prefill_flops
+from seats_core.run.media import MediaConfig
 
 CLIP_SIZE = (64, 48)
 CLIP_FPS = 4
@@ -58,7 +58,7 @@ class Spy:
 
 @pytest.fixture(scope="module")
 def engine():
-    from seats_core.pipeline import Engine
+    from seats_core.run.pipeline import Engine
 
     return Engine("mini", device="cpu")
 
@@ -250,7 +250,7 @@ def test_all_five_formats_end_to_end_and_resume_after_a_limit(engine, tiny_clips
     assert [p.benchmark for p in run_problems] == ["lvomnibench"]
     assert "cannot prepare" in run_problems[0].reason
     # beside each results line, the run's record (without token columns): same answer, its own geometry
-    from seats_core.record import RunRecord
+    from seats_core.run.record import RunRecord
 
     lines = store.records_path.read_text().splitlines()
     assert len(lines) == spy.runs == len(store.records())

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from seats_core import method as M
-from seats_core.attach import Pruner
-from seats_core.config import SeatsConfig
 from seats_core.method import PRESETS, PRESETS_QWEN3
 from seats_core.models.family import Qwen3OmniAdapter, Qwen25OmniAdapter, get_adapter
-
-from .helpers import mini, mini_qwen3, random_inputs
+from seats_core.prune.attach import Pruner
+from seats_core.prune.config import SeatsConfig
+from tests.helpers import mini, mini_qwen3, random_inputs
 
 
 @pytest.mark.parametrize(

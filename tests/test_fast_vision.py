@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seats_core.models import fast_vision as fv
-from seats_core.models.fast_vision import (
+from seats_core.models.qwen2_5_omni import fast_vision as fv
+from seats_core.models.qwen2_5_omni.fast_vision import (
     batched_chunk_attention,
     build_chunk_plan,
     enable_fast_vision,
@@ -37,7 +37,7 @@ def _pixels(visual, grid: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 @pytest.fixture(scope="module", params=["sdpa", "eager"])
 def visual(request):
-    from seats_core.models.mini import build_model
+    from seats_core.models.qwen2_5_omni.mini import build_model
 
     model, _ = build_model(attn_implementation=request.param)
     return model.model.visual
@@ -151,7 +151,7 @@ def test_off_cpu_bf16_path_on_meta_device(visual):
 def test_cuda_bf16_close_to_stock():
     import copy
 
-    from seats_core.models.mini import build_model
+    from seats_core.models.qwen2_5_omni.mini import build_model
 
     model, _ = build_model(attn_implementation="sdpa")
     visual = copy.deepcopy(model.model.visual).to("cuda", torch.bfloat16)
@@ -166,7 +166,7 @@ def test_cuda_bf16_close_to_stock():
 
 def test_bench_cli_smoke(capsys):
     """The benchmark CLI runs end to end on the miniature (a smoke test, not a timing claim)."""
-    from seats_core.bench_encoder import main
+    from seats_core.speed.encoder import main
 
     res = main(["--shape", "mini", "--seconds", "2", "--side", "56", "--repeats", "1", "--warmup", "0"])
     assert res["max_rel_diff"] <= REL_TOL

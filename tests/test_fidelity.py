@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seats_core.attach import Pruner
-from seats_core.config import SeatsConfig
-from seats_core.layout import AUDIO, VIDEO
 from seats_core.models.adapter import OmniAdapter
-
-from .helpers import mini
+from seats_core.prune.attach import Pruner
+from seats_core.prune.config import SeatsConfig
+from seats_core.prune.layout import AUDIO, VIDEO
+from tests.helpers import mini
 
 
 def _inputs(proc, video_seconds=6, audio_seconds=6.0):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from seats_core.flops import (
+from seats_core.run.flops import (
     CONVENTION,
     LLMDims,
     decode_flops_per_token,
@@ -45,7 +45,7 @@ def test_bad_inputs():
 
 
 def test_dims_from_7b_config_and_convention():
-    from seats_core.models.shapes import thinker_config
+    from seats_core.models.qwen2_5_omni.shapes import thinker_config
 
     dims = LLMDims.from_config(thinker_config("7b").text_config)
     assert dims == LLMDims(
@@ -56,7 +56,7 @@ def test_dims_from_7b_config_and_convention():
 
 @pytest.fixture(scope="module")
 def eager_mini():
-    from seats_core.models.mini import build_model
+    from seats_core.models.qwen2_5_omni.mini import build_model
 
     model, _ = build_model(attn_implementation="eager")
     return model

@@ -1,4 +1,4 @@
-"""Fusion, measured (seats_core.method.fusion, seats_core.fusion): the grouped attention masses against references.
+"""Fusion, measured (seats_core.method.fusion, seats_core.run.fusion): the grouped attention masses against references.
 
 References: a dense softmax with repeat_kv for the pure functions; for the capture under SDPA, the eager attention
 weights the model itself returns (`output_attentions=True`, summed by group) of the same run on both miniatures,
@@ -13,14 +13,13 @@ import json
 import pytest
 import torch
 
-from seats_core.attach import Drop, Pruner
-from seats_core.config import SeatsConfig
-from seats_core.fusion import GROUPS, FusionCapture, measure_fusion, prompt_layout
-from seats_core.layout import AUDIO, TEXT, VIDEO
 from seats_core.method import fusion as MF
 from seats_core.models.family import get_adapter
-
-from .helpers import hook_count, mini, mini_qwen3, random_inputs
+from seats_core.prune.attach import Drop, Pruner
+from seats_core.prune.config import SeatsConfig
+from seats_core.prune.layout import AUDIO, TEXT, VIDEO
+from seats_core.run.fusion import GROUPS, FusionCapture, measure_fusion, prompt_layout
+from tests.helpers import hook_count, mini, mini_qwen3, random_inputs
 
 ATOL = 1e-4  # the issue's bound: fp32 on CPU, same math in another order (measured ~3e-7)
 MODELS = {

@@ -110,5 +110,5 @@ def test_lmms_eval_finds_the_installed_plugin(installed):
     proc = _run(installed, str(installed["py"]), "-c", code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     names, package_file = proc.stdout.strip().splitlines()[-2:]
-    assert names == "seats_core.integrations.lmms_eval_plugin SeatsQwen25Omni"
+    assert names == "seats_core.evaluation.lmms_eval_plugin SeatsQwen25Omni"
     assert installed["py"].parent.parent in Path(package_file).parents

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seats_core.layout import AUDIO, TEXT, VIDEO, build_layout
 from seats_core.models.adapter import OmniAdapter
-
-from .helpers import mini, random_inputs
+from seats_core.prune.layout import AUDIO, TEXT, VIDEO, build_layout
+from tests.helpers import mini, random_inputs
 
 
 @pytest.mark.parametrize("audio", [True, False])

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from seats_core import synth
-from seats_core.config import SeatsConfig
-from seats_core.evaluate import EVAL_MAX_SECONDS
-from seats_core.integrations import lmms_eval_plugin as plugin
-from seats_core.media import MediaConfig
-from seats_core.pipeline import InputError
+from seats_core.data import synth
+from seats_core.evaluation import lmms_eval_plugin as plugin
+from seats_core.evaluation.harness import EVAL_MAX_SECONDS
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.media import MediaConfig
+from seats_core.run.pipeline import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXT = "Which tone plays first?\nA. low\nB. high\nAnswer with the option's letter from the given choices directly."
@@ -50,7 +50,7 @@ def lmms():
 
 @pytest.fixture(scope="module")
 def engine():
-    from seats_core.pipeline import Engine
+    from seats_core.run.pipeline import Engine
 
     return Engine("mini", device="cpu")
 
@@ -66,8 +66,8 @@ def clips(tmp_path_factory) -> list[str]:
 
 def test_importing_seats_core_needs_no_lmms_eval():
     code = (
-        "import sys, seats_core, seats_core.evaluate, seats_core.integrations.lmms_eval_plugin as p, "
-        "seats_core.integrations.lmms_tasks; "
+        "import sys, seats_core, seats_core.evaluation.harness, seats_core.evaluation.lmms_eval_plugin as p, "
+        "seats_core.evaluation.lmms_tasks; "
         "assert not [m for m in sys.modules if m.startswith('lmms_eval')], 'lmms_eval was imported'; "
         "print(p.MODEL_NAME)"
     )

@@ -1,10 +1,10 @@
 """Real `python -m lmms_eval` runs with the plugin on the miniature, in one process and data-parallel in two.
 
 One set of offline tasks (a task folder as `seats eval-tasks` writes it):
-- `seats_scenes`: three generated scenes (seats_core.scenes; three docs, so two ranks get 2 + 1 and lmms-eval
+- `seats_scenes`: three generated scenes (seats_core.data.scenes; three docs, so two ranks get 2 + 1 and lmms-eval
   pads the second with a copy);
 - `seats_daily_omni`, `seats_omnivideobench`, `seats_lvomnibench`: written by `seats eval-tasks` from the synthetic
-  benchmark folders (seats_core.benchmarks.synthetic);
+  benchmark folders (seats_core.data.benchmark_folders);
 - upstream lmms-eval's `worldsense` and `videomme` task definitions (their prompts and scorers, included from the
   installed package) over the same synthetic data, as local JSON docs instead of the hub's.
 
@@ -26,16 +26,16 @@ from pathlib import Path
 
 import pytest
 
-from seats_core import scenes, synth
-from seats_core.benchmarks import LETTERS, Sample, load_benchmark
-from seats_core.benchmarks.mcq import extract_letter, format_prompt
-from seats_core.benchmarks.synthetic import write_benchmark
 from seats_core.cli import cli
-from seats_core.config import SeatsConfig
-from seats_core.evaluate import EVAL_MAX_SECONDS
-from seats_core.integrations import lmms_tasks
-from seats_core.integrations.lmms_eval_plugin import cut_at_stops
-from seats_core.media import MediaConfig
+from seats_core.data import scenes, synth
+from seats_core.data.benchmark_folders import write_benchmark
+from seats_core.evaluation import lmms_tasks
+from seats_core.evaluation.benchmarks import LETTERS, Sample, load_benchmark
+from seats_core.evaluation.benchmarks.mcq import extract_letter, format_prompt
+from seats_core.evaluation.harness import EVAL_MAX_SECONDS
+from seats_core.evaluation.lmms_eval_plugin import cut_at_stops
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.media import MediaConfig
 from tests.test_lmms_plugin import write_entry_points
 
 lmms_eval = pytest.importorskip(
@@ -202,7 +202,7 @@ def test_two_processes_give_the_same_reply_per_doc_as_one(runs):
 
 
 def test_replies_equal_a_direct_engine_run(runs):
-    from seats_core.pipeline import Engine
+    from seats_core.run.pipeline import Engine
 
     engine = Engine("mini", device="cpu")
     media = engine.media(MediaConfig(max_seconds=EVAL_MAX_SECONDS))

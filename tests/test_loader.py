@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seats_core.config import SeatsConfig
 from seats_core.models.loader import ModelLoadError, hub_reachable, load_model
-from seats_core.pipeline import Engine
-
-from .helpers import mini
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.pipeline import Engine
+from tests.helpers import mini
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_frame_budget_follows_the_model(monkeypatch, clip_short_av):
 
     The budget is the models table's entry for a built-in miniature, else 128-144 tokens per frame pair.
     """
-    from seats_core.media import MediaConfig
+    from seats_core.run.media import MediaConfig
 
     engine = Engine("mini", device="cpu")
     assert engine.model.frame_tokens == (9, 16)

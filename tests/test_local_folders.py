@@ -13,13 +13,12 @@ import json
 import pytest
 from gradio_client import Client, handle_file
 
-from seats_core import synth
-from seats_core.benchmarks.synthetic import write_benchmark
 from seats_core.cli import cli
-from seats_core.config import SeatsConfig
-from seats_core.pipeline import Engine
-
-from .helpers import launch_app, mini, mini_qwen3
+from seats_core.data import synth
+from seats_core.data.benchmark_folders import write_benchmark
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.pipeline import Engine
+from tests.helpers import launch_app, mini, mini_qwen3
 
 QUESTION = "Which shape moves while the tone plays?"
 BLOCK = {"mini": 28, "mini-qwen3": 32}

@@ -1,4 +1,4 @@
-"""seats_core.media against hand-computed sampling rules and against what synth rendered (pixels and tones)."""
+"""seats_core.run.media against hand-computed sampling rules and against what synth rendered (pixels and tones)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seats_core import media, synth
-from seats_core.media import (
+from seats_core.data import synth
+from seats_core.run import media
+from seats_core.run.media import (
     MediaConfig,
     MediaError,
     clip_from_arrays,

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from seats_core import bench
 from seats_core.cli import build_parser
-from seats_core.config import METHODS, SeatsConfig
 from seats_core.method import PRESETS, PRESETS_QWEN3
-from seats_core.methods import METHOD_NAMES, STAGES, bench_methods, build_plan, stage_colours, stage_names
 from seats_core.models.family import Qwen3OmniAdapter, Qwen25OmniAdapter
+from seats_core.prune.config import METHODS, SeatsConfig
+from seats_core.prune.methods import (
+    METHOD_NAMES,
+    STAGES,
+    bench_methods,
+    build_plan,
+    stage_colours,
+    stage_names,
+)
+from seats_core.speed import bench
 
 
 def test_every_consumer_reads_the_registry():

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from seats_core import scenes
-from seats_core.config import SeatsConfig
-from seats_core.models import mini
-from seats_core.pipeline import Engine
+from seats_core.data import scenes
+from seats_core.models.qwen2_5_omni import mini
+from seats_core.prune.config import SeatsConfig
+from seats_core.run.pipeline import Engine
 
 HELDOUT_SEED = (
     9_876  # not a training stream: train_mini uses sample_seed(seed, 0|1, i) = (10*seed+stream)*1e7 + i

@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seats_core.attach import Pruner
-from seats_core.config import SeatsConfig
-from seats_core.hooks import Hooks
 from seats_core.models.family import get_adapter
-
-from .helpers import masked_reference, mini, mini_qwen3, random_inputs
+from seats_core.models.hooks import Hooks
+from seats_core.prune.attach import Pruner
+from seats_core.prune.config import SeatsConfig
+from tests.helpers import masked_reference, mini, mini_qwen3, random_inputs
 
 GEN = dict(max_new_tokens=4, do_sample=False, output_scores=True, return_dict_in_generate=True)
 

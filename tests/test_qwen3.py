@@ -10,14 +10,13 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from seats_core.attach import Drop, Pruner
-from seats_core.config import SeatsConfig
-from seats_core.flops import LLMDims, flops_by_layer, prefill_flops
-from seats_core.layout import AUDIO, TEXT, VIDEO, build_layout
 from seats_core.method import PRESETS_QWEN3
 from seats_core.models.family import Qwen3OmniAdapter, UnsupportedModel, get_adapter
-
-from .helpers import hook_count, masked_reference, mini_qwen3, random_inputs
+from seats_core.prune.attach import Drop, Pruner
+from seats_core.prune.config import SeatsConfig
+from seats_core.prune.layout import AUDIO, TEXT, VIDEO, build_layout
+from seats_core.run.flops import LLMDims, flops_by_layer, prefill_flops
+from tests.helpers import hook_count, masked_reference, mini_qwen3, random_inputs
 
 GEN = dict(max_new_tokens=4, do_sample=False, output_scores=True, return_dict_in_generate=True)
 SIDE = 128  # 4 x 4 LLM tokens per frame pair at 32 px per token
@@ -184,7 +183,7 @@ def test_flops_match_flop_counter_with_moe_as_it_runs(seq_len):
 
 
 def test_30b_a3b_dims_count_active_experts_only():
-    from seats_core.models.shapes import thinker_config
+    from seats_core.models.qwen2_5_omni.shapes import thinker_config
 
     dims = LLMDims.from_config(thinker_config("30b-a3b").text_config)
     assert (dims.hidden, dims.query_dim, dims.kv_dim, dims.num_layers) == (2048, 4096, 512, 48)
@@ -210,7 +209,7 @@ def _cli_json(tmp_path, clip, model, method, retention, capsys) -> tuple[dict, s
 
 
 def test_cli_run_keeps_the_json_contract(tmp_path, clip_av, capsys):
-    from .test_cli import _check_consistent, _rows
+    from tests.test_cli import _check_consistent, _rows
 
     r3, printed = _cli_json(tmp_path, clip_av, "mini-qwen3", "seats", "R10", capsys)
     r2, _ = _cli_json(tmp_path, clip_av, "mini", "seats", "R10", capsys)
@@ -230,10 +229,9 @@ def test_cli_run_keeps_the_json_contract(tmp_path, clip_av, capsys):
 
 def test_every_method_runs_on_mini_qwen3(clip_short_av):
     """The CLI's path (Engine.prepare + Engine.run) for every method of the registry, one engine."""
-    from seats_core.methods import METHOD_NAMES
-    from seats_core.pipeline import Engine
-
-    from .test_cli import _check_consistent, _rows
+    from seats_core.prune.methods import METHOD_NAMES
+    from seats_core.run.pipeline import Engine
+    from tests.test_cli import _check_consistent, _rows
 
     engine = Engine("mini-qwen3", device="cpu")
     prep = engine.prepare(clip_short_av, "What happens?")
@@ -277,7 +275,7 @@ def test_real_qwen3_ids_fail_like_the_qwen25_path_when_offline(monkeypatch):
 
 def test_local_qwen3_folder_loads_through_the_checkpoint_path(tmp_path):
     from seats_core.models.loader import load_model
-    from seats_core.pipeline import Engine
+    from seats_core.run.pipeline import Engine
 
     model, proc = mini_qwen3("sdpa")
     model.save_pretrained(tmp_path)
@@ -296,7 +294,7 @@ def test_local_qwen3_folder_loads_through_the_checkpoint_path(tmp_path):
 def test_analysis_replay_reinjects_deepstack(start):
     """Continuing from a captured layer input on every token must give the full run's answer distribution:
     from layers 0-2 the replay has to add the DeepStack rows itself, as the stock text model does."""
-    from seats_core.analysis import capture_prefill, continue_from
+    from seats_core.run.analysis import capture_prefill, continue_from
 
     model, proc = mini_qwen3("sdpa")
     ad = get_adapter(model)
@@ -310,7 +308,7 @@ def test_analysis_replay_reinjects_deepstack(start):
 
 
 def test_30b_a3b_cpu_reduction_keeps_the_config_valid():
-    from seats_core import bench as B
+    from seats_core.speed import bench as B
 
     cfg, notes = B.shape_config(
         "30b-a3b", **{k: B.CPU_REDUCED[k] for k in ("layers", "encoder_layers", "vocab")}

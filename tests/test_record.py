@@ -1,4 +1,4 @@
-"""seats_core.record: a hand-written Engine.run-shaped result becomes a record and back, byte for byte."""
+"""seats_core.run.record: a hand-written Engine.run-shaped result becomes a record and back, byte for byte."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from seats_core.record import RECORD_VERSION, Geometry, RecordError, RunRecord
+from seats_core.run.record import RECORD_VERSION, Geometry, RecordError, RunRecord
 
 GEOMETRY = Geometry(grid=(2, 3, 4), block_px=28, temporal_patch=2, seconds_per_grid=1.0,
                     seconds_per_window=2.0, frame_size=(112, 84))  # fmt: skip

@@ -1,4 +1,4 @@
-"""seats_core.synth: what it renders, and that the files it writes are what a browser and the loader expect."""
+"""seats_core.data.synth: what it renders, and that the files it writes are what a browser and the loader expect."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from seats_core import synth
+from seats_core.data import synth
 
 
 def test_tone_frequency_amplitude_and_edges():

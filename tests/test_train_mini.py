@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from seats_core import scenes
-from seats_core.layout import AUDIO, VIDEO
+from seats_core.data import scenes
 from seats_core.models.adapter import OmniAdapter
+from seats_core.prune.layout import AUDIO, VIDEO
 
 ROOT = Path(__file__).resolve().parents[1]
 

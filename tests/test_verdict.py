@@ -1,4 +1,4 @@
-"""One fusion verdict (seats_core.analysis.fusion_verdict): the rule on hand-made curves, live analyses of shipped
+"""One fusion verdict (seats_core.run.analysis.fusion_verdict): the rule on hand-made curves, live analyses of shipped
 examples on the miniature (one that never needed its clip, one whose knockout crosses the floor), and every page
 that speaks of fusion printing that same verdict."""
 
@@ -9,8 +9,8 @@ import json
 import pytest
 
 from app import examples, present, tour
-from seats_core import analysis as A
-from seats_core.pipeline import Engine
+from seats_core.run import analysis as A
+from seats_core.run.pipeline import Engine
 
 NEVER, CROSSES = "count_tones", "colour_at_high"
 

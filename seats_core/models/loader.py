@@ -68,9 +68,9 @@ class Builtin:
 # The models table of the built-in miniatures. Any other name is a checkpoint (hub id or folder) of a family the
 # adapters know, with the paper's frame budget and the Qwen system prompt.
 BUILTINS = {
-    MINI: Builtin("mini", MINI_SYSTEM_PROMPT, (9, 16)),  # trained on 112 x 112 frames
+    MINI: Builtin("qwen2_5_omni.mini", MINI_SYSTEM_PROMPT, (9, 16)),  # trained on 112 x 112 frames
     MINI_QWEN3: Builtin(
-        "mini_qwen3",
+        "qwen3_omni.mini",
         MINI_SYSTEM_PROMPT,
         (16, 16),  # 128 x 128 frames in 32 px blocks
         "mini-qwen3 has random weights: its answers mean nothing (it exercises the Qwen3-Omni code paths)",

@@ -1,0 +1,1 @@
+"""Generated data: the scenes the miniature learns from, demo clips, synthetic benchmark folders."""

@@ -1,0 +1,1 @@
+"""Qwen3-Omni: the adapter, the real shapes, the miniature."""
