@@ -36,6 +36,11 @@ DEFAULT_BASELINE = "divprune-om"
 DEFAULT_MAX_NEW_TOKENS = 16
 MAX_NEW_TOKENS_LIMIT = 128
 AUDIO_MODES = ("waveform", "spectrogram")
+FUSION_SOURCES = (
+    "last",
+    "answer",
+)  # the Fusion tab's switch: the question's last token, the first answer token
+MAX_PIXEL = 1 << 16  # a click's pixel coordinates
 MAX_SEED = 2**32 - 1  # seeds of the random baseline (numpy's and torch's generators take these)
 MAX_LAYER_SETTING = 4096  # fastv_layer / late_layer / drop_layers entries: far beyond any model's depth
 MAX_TEXT_CHARS = 256  # retention and drop_layers text boxes
@@ -100,6 +105,13 @@ def integer(value, name: str, lo: int, hi: int) -> int:
     return int(x)
 
 
+def clamped(value, name: str, lo: int, hi: int) -> int:
+    """A whole number pulled into [lo, hi] (the layer box: 99 on a 28-layer model shows layer 28, no error);
+    anything that is not a finite number is refused."""
+    x = number(value, name)
+    return int(min(max(round(x), lo), hi))
+
+
 def choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise refuse(f"{name} must be one of {', '.join(choices)}, got {str(value)[:40]!r}")
@@ -120,6 +132,13 @@ def flag(value, name: str) -> bool:
     if not isinstance(value, bool):
         raise refuse(f"{name} must be true or false, got {str(value)[:40]!r}")
     return value
+
+
+def pixel(index) -> tuple[int, int]:
+    """The (x, y) pixel of a click on a picture (gr.SelectData.index), or a refusal."""
+    if not isinstance(index, (list, tuple)) or len(index) != 2:
+        raise refuse("click a patch of the frames or a span of the audio strip")
+    return integer(index[0], "the x pixel", 0, MAX_PIXEL), integer(index[1], "the y pixel", 0, MAX_PIXEL)
 
 
 # ---------------------------------------------------------------------------------------------------------------

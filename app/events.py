@@ -20,7 +20,7 @@ from app.checks import refuse
 from app.files import WORKSPACE
 from app.server import SERVER
 from app.state import Session
-from app.work import decode, model_failures, run_analysis, run_models
+from app.work import decode, model_failures, run_analysis, run_models, run_token
 from seats_core.data import scenes
 from seats_core.models.family import recipe_for
 from seats_core.prune.config import SeatsConfig
@@ -141,6 +141,18 @@ def new_scene(seed: int | None = None) -> tuple[str, str]:
     return str(path), sample.question
 
 
+SCENE_LOADED = (
+    "A new generated scene is loaded (its correct option is known): press **Run** to answer it with the full "
+    "model, the pruned one and the baseline."
+)
+
+
+def new_scene_status(seed: int | None = None) -> tuple[str, str, str]:
+    """new_scene for the page: (path, question, a status line saying to press Run)."""
+    path, question = new_scene(seed)
+    return path, question, SCENE_LOADED
+
+
 def _generated(clip: Path | None, question: str | None) -> dict | None:
     """The remembered scene with these bytes and this question, else None."""
     if not clip or not SERVER.scenes or not Path(clip).is_file():
@@ -198,6 +210,7 @@ def present_runs(
     with session.lock:
         session.records, session.view, session.analysis = runs, view, analysis
         session.question, session.model, session.source = view["question"], view["model"], source
+        session.marked = None
         if session.tour_step is None:  # the first result of this page opens the tour once
             session.tour_step = 0
     key = "method" if "method" in keys else keys[0]
@@ -218,7 +231,7 @@ def present_runs(
         "dependency_legend": plots.stage_legend(view["runs"][key]),
         "export_json": None,  # exports are made on request (Export tab)
         "export_html": None,
-        **tour_outputs(session),
+        **{k: v for k, v in tour_outputs(session).items() if k in ("tour", "tour_text", "tour_next")},
     }
 
 
@@ -236,8 +249,9 @@ def _main_run(view: dict) -> str:
     return "method" if "method" in keys else keys[0]
 
 
-def explore(session: Session, key, layer, audio_mode) -> dict:
-    """Re-render the layer explorer from the session's own run and clip (no model call, no decoding)."""
+def explore(session: Session, key, layer, audio_mode, source="last") -> dict:
+    """Re-render the layer explorer and the Fusion view from the session's own run and clip (no model call, no
+    decoding). A layer beyond the model's is drawn at the nearest one and the box is set to it (no error)."""
     with session.lock:
         view = session.view
     if not V.explorable(view):
@@ -248,15 +262,20 @@ def explore(session: Session, key, layer, audio_mode) -> dict:
             "strip": plots.empty("no run yet", plots.STRIP_HEIGHT),
             "caption": "",
             "strip_legend": "",
+            "layer_fix": gr.update(),
+            **_fusion_empty(),
         }
     view, clip = _held(session)
     key = checks.choice(key, "the run", V.explorable(view))
-    layer = checks.integer(layer, "the layer", 0, view["num_layers"])
+    asked = layer
+    layer = checks.clamped(layer, "the layer", 0, view["num_layers"])
     mode = checks.choice(audio_mode or checks.AUDIO_MODES[0], "the audio view", checks.AUDIO_MODES)
+    source = checks.choice(source or "last", "the attention source", checks.FUSION_SOURCES)
     try:
-        frames, audio = present.layer_images(view, key, layer, mode, clip)
+        frames, audio = present.layer_images(view, key, layer, mode, clip, session.narrow)
     except present.ViewMismatch as e:
         raise refuse(f"cannot draw this run on the clip held for it ({e}): press Run again") from None
+    in_range = isinstance(asked, (int, float)) and not isinstance(asked, bool) and asked == layer
     return {
         "frames": frames,
         "audio": audio,
@@ -264,7 +283,90 @@ def explore(session: Session, key, layer, audio_mode) -> dict:
         "strip": plots.stage_strip(view, key, layer),
         "caption": present.layer_caption(view, key, layer),
         "strip_legend": plots.stage_legend(view["runs"][key]),
+        "layer_fix": gr.update() if in_range else gr.update(value=layer),
+        **fusion_view(session, view, clip, key, layer, mode, source),
     }
+
+
+FUSION_OUTPUTS = (
+    "fusion_frames", "fusion_audio", "fusion_caption", "fusion_matrix", "fusion_layers", "fusion_knockout",
+    "fusion_token",
+)  # fmt: skip
+
+
+def _fusion_empty() -> dict:
+    return {
+        "fusion_frames": None,
+        "fusion_audio": None,
+        "fusion_caption": "Run a clip or pick an example first.",
+        "fusion_matrix": plots.empty("no run yet", plots.FUSION_MATRIX_HEIGHT),
+        "fusion_layers": plots.empty("no run yet", plots.FUSION_LAYERS_HEIGHT),
+        "fusion_knockout": plots.empty("no run yet", plots.FUSION_LAYERS_HEIGHT),
+        "fusion_token": "",
+    }
+
+
+def fusion_view(
+    session: Session, view: dict, clip: Clip, key: str, layer: int, mode: str, source: str
+) -> dict:
+    """The Fusion tab at explorer layer `layer` (decoder layer max(1, layer)) for checked values."""
+    with session.lock:
+        marked, analysis = session.marked, session.analysis
+    shown = present.fusion_layer(view, layer)
+    try:
+        frames, audio, caption = present.fusion_images(
+            view, key, shown, source, mode, clip, session.narrow, marked
+        )
+    except present.ViewMismatch as e:
+        raise refuse(f"cannot draw this run on the clip held for it ({e}): press Run again") from None
+    fusion, run = present.fusion_of(view, key), view["runs"][key]
+    return {
+        "fusion_frames": frames,
+        "fusion_audio": audio,
+        "fusion_caption": caption,
+        "fusion_matrix": plots.fusion_matrix(fusion, shown),
+        "fusion_layers": plots.fusion_layers(fusion, run, shown),
+        "fusion_knockout": plots.fusion_knockout(analysis, run, shown),
+        "fusion_token": present.fusion_token_markdown(view, key, shown, marked),
+    }
+
+
+def fusion_inspect(
+    session: Session, key, layer, audio_mode, source, kind: str, index, compute: Callable = run_token
+) -> dict:
+    """A click on the Fusion view's frames or audio strip: mark the token under it and draw what it attends to
+    and what attends to it (its attention row and column at every layer, measured by the model once per token
+    and run, then kept in the session)."""
+    view, clip = _held(session)
+    key = checks.choice(key, "the run", V.explorable(view))
+    layer = checks.clamped(layer, "the layer", 0, view["num_layers"])
+    mode = checks.choice(audio_mode or checks.AUDIO_MODES[0], "the audio view", checks.AUDIO_MODES)
+    source = checks.choice(source or "last", "the attention source", checks.FUSION_SOURCES)
+    kind = checks.choice(kind, "the picture", ("frames", "audio"))
+    x, y = checks.pixel(index)
+    i = present.token_under(view, clip, kind, x, y, session.narrow)
+    if i is None:
+        raise refuse("No token there: click inside a frame's patches or on the audio strip.")
+    with session.lock:
+        marked = session.marked
+    if not (marked and marked["key"] == key and marked["index"] == i):
+        run = view["runs"][key]
+        with model_failures("the attention of this token"):
+            got = compute(
+                view["model"], clip, view["question"], run.get("config"), view["tokens"]["index"][i]
+            )
+        marked = {"key": key, "index": i, "attends_to": got["attends_to"], "attended_by": got["attended_by"]}
+        with session.lock:
+            if session.view is view:
+                session.marked = marked
+    return fusion_view(session, view, clip, key, layer, mode, source)
+
+
+def set_narrow(session: Session, narrow) -> None:
+    """The page says whether it is a phone's (window narrower than 640 px): pictures are laid out for it."""
+    flag = checks.flag(narrow, "narrow")
+    with session.lock:
+        session.narrow = flag
 
 
 def inspect(session: Session, key, layer, kind: str, index) -> str:
@@ -272,13 +374,12 @@ def inspect(session: Session, key, layer, kind: str, index) -> str:
     seconds, scores and the layer it was dropped at, resolved from the session's record (never the client)."""
     view, clip = _held(session)
     key = checks.choice(key, "the run", V.explorable(view))
-    layer = checks.integer(layer, "the layer", 0, view["num_layers"])
+    layer = checks.clamped(layer, "the layer", 0, view["num_layers"])
     kind = checks.choice(kind, "the picture", ("frames", "audio"))
-    if not isinstance(index, (list, tuple)) or len(index) != 2:
-        raise refuse("click a patch of the frames or a span of the audio strip")
-    x = checks.integer(index[0], "the x pixel", 0, 1 << 16)
-    y = checks.integer(index[1], "the y pixel", 0, 1 << 16)
-    return present.token_markdown(view, key, layer, present.token_under(view, clip, kind, x, y))
+    x, y = checks.pixel(index)
+    return present.token_markdown(
+        view, key, layer, present.token_under(view, clip, kind, x, y, session.narrow)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -290,10 +391,23 @@ def tour_outputs(session: Session) -> dict:
     with session.lock:
         step, view, analysis = session.tour_step, session.view, session.analysis
     if step is None or step < 0 or not V.explorable(view):
-        return {"tour": gr.Column(visible=False), "tour_text": ""}
+        return {
+            "tour": gr.Column(visible=False),
+            "tour_text": "",
+            "tour_next": gr.update(),
+            "tabs": gr.update(),
+            "layer": gr.update(),
+        }
     steps = tour.steps_for_view(view, analysis)
     step = min(step, len(steps) - 1)
-    return {"tour": gr.Column(visible=True), "tour_text": tour.page(steps, step)}
+    tab, layer = tour.place(view, analysis, step)
+    return {
+        "tour": gr.Column(visible=True),
+        "tour_text": tour.page(steps, step),
+        "tour_next": gr.Button(value=tour.DONE_LABEL if step == len(steps) - 1 else tour.NEXT_LABEL),
+        "tabs": gr.Tabs(selected=tab),
+        "layer": gr.update() if layer is None else gr.Slider(value=layer),
+    }
 
 
 def tour_next(session: Session) -> dict:

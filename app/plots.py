@@ -47,8 +47,16 @@ FLOW_HEIGHT = 420
 FLOW_TOP_MARGIN = 90  # px: two legend rows above the stage labels
 FLOW_LEGEND_Y = 1.08
 STRIP_HEIGHT = 210
-SPEED_HEIGHT = 440
-DEPENDENCY_HEIGHT = 720
+SPEED_HEIGHT = 760
+DEPENDENCY_HEIGHT = 1200
+FUSION_MATRIX_HEIGHT = 300
+FUSION_LAYERS_HEIGHT = 340
+CROSS_CELLS = (  # (query group, key group, label, colour) of the Fusion tab's by-layer plot
+    ("audio", "video", "audio → video", "#f59e0b"),
+    ("video", "audio", "video → audio", "#3b82f6"),
+    ("text", "video", "text → video", "#1d4ed8"),
+    ("text", "audio", "text → audio", "#b45309"),
+)
 LEGEND_TOP_MARGIN = 110  # px above the plots of figures with subplot titles
 TITLED_LEGEND_Y = 1.12  # legend position (paper fraction) above those titles
 COLORBAR_GAP = 0.01  # paper fraction between a heatmap and its colour scale
@@ -266,11 +274,12 @@ def speed(view: dict) -> go.Figure:
     kv = [r["kv_cache_bytes"] for r in runs]
     f_scale, f_unit = unit_for(flops, FLOP_UNIT_SCALES, "FLOPs")
     b_scale, b_unit = unit_for(kv, BYTE_UNIT_SCALES, "bytes")
+    # one plot per row (never side by side): the titles and bars stay apart on a 390 px phone
     fig = make_subplots(
-        rows=1,
-        cols=3,
-        column_widths=[0.25, 0.5, 0.25],
-        horizontal_spacing=0.09,
+        rows=3,
+        cols=1,
+        row_heights=[0.28, 0.44, 0.28],
+        vertical_spacing=0.12,
         subplot_titles=("LLM prefill FLOPs", f"time by stage ({timed})", "KV cache"),
     )
     fig.add_trace(
@@ -290,7 +299,7 @@ def speed(view: dict) -> go.Figure:
     )
     for key, label, color in STAGE_TIMES:
         fig.add_trace(
-            go.Bar(x=names, y=[r["timing_ms"][key] for r in runs], name=label, marker_color=color), 1, 2
+            go.Bar(x=names, y=[r["timing_ms"][key] for r in runs], name=label, marker_color=color), 2, 1
         )
     full = view["runs"].get("full")
     if full and "error" not in full:
@@ -308,8 +317,8 @@ def speed(view: dict) -> go.Figure:
                 marker=dict(symbol="line-ew", size=40, line=dict(width=3, color="#ef4444")),
                 name="ideal: encoders + full prefill x FLOP ratio",
             ),
-            1,
             2,
+            1,
         )
     fig.add_trace(
         go.Bar(
@@ -323,12 +332,14 @@ def speed(view: dict) -> go.Figure:
             name="KV cache",
             hovertemplate="%{x}: %{customdata}<extra></extra>",
         ),
-        1,
         3,
+        1,
     )
-    fig.update_yaxes(title=f_unit, rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title="ms", rangemode="tozero", row=1, col=2)
-    fig.update_yaxes(title=b_unit, rangemode="tozero", row=1, col=3)
+    # fixed ranges: a phone's autoscale never squeezes a bar out of its panel
+    top_ms = max(sum(r["timing_ms"][k] for k, _, _ in STAGE_TIMES) for r in runs)  # the tallest stack
+    fig.update_yaxes(title=f_unit, range=[0, 1.1 * max(flops) / f_scale], row=1, col=1)
+    fig.update_yaxes(title="ms", range=[0, 1.1 * max(top_ms, 1e-3)], row=2, col=1)
+    fig.update_yaxes(title=b_unit, range=[0, 1.1 * max(kv) / b_scale], row=3, col=1)
     fig = _layout(fig, SPEED_HEIGHT, titled=True, barmode="stack")
     fig.update_layout(legend=dict(traceorder="normal"))  # stacked bars reverse the legend by default
     return fig
@@ -360,6 +371,17 @@ def paper_plan(num_layers: int, family: str = "qwen2_5_omni") -> dict:
     return {"plan": [{"layer": d.layer, "kind": d.kind} for d in build_plan(cfg, num_layers)]}
 
 
+def knockout_range(knock: dict, metric: str) -> list[float]:
+    """A fixed y range for a knockout panel that never stretches noise into a story: KL from 0 to at least
+    four times the verdict's floor, log-prob from 0 down to at least -1 nat."""
+    from seats_core.run.analysis import KL_FLOOR
+
+    ys = [y for curve in knock.values() for y in (curve.get(metric) or [])]
+    if metric == "kl":
+        return [0.0, max(4 * KL_FLOOR, 1.1 * max(ys, default=0.0))]
+    return [min(-1.0, 1.1 * min(ys, default=0.0)), 0.05]
+
+
 def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
     """Heatmaps (layers x windows) of the question's attention to video and audio, and knockout curves, with the
     stage boundaries of `run` (a view or result run dict with a `plan`; None -> SEATS at the paper's defaults
@@ -378,17 +400,16 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
     )
     seconds = analysis.get("seconds_per_window")
     fig = make_subplots(
-        rows=2,
-        cols=2,
+        rows=4,
+        cols=1,
         subplot_titles=(
             "question → video attention",
             "question → audio attention",
             "knockout: KL to the full answer",
             "knockout: answer log-prob",
         ),
-        vertical_spacing=0.16,
-        horizontal_spacing=0.14,
-    )
+        vertical_spacing=0.09,
+    )  # one plot per row (never side by side): titles and colour bars stay apart on a 390 px phone
     heat = (("video_windows", "Blues", "xaxis", "yaxis"), ("audio_windows", "Oranges", "xaxis2", "yaxis2"))
     marks = []  # (shapes, annotations) of every panel's stage boundaries, added in one layout update
     for col, (name, scale, xa, ya) in enumerate(heat, start=1):
@@ -404,14 +425,15 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
                     colorbar=_colorbar(fig, xa, ya, "share of attention"),
                     hovertemplate="layer %{y}, window %{x}: %{z:.1%}<extra></extra>",
                 ),
-                1,
                 col,
+                1,
             )
-        marks.append(stage_marks(fig, stages, axis="y", offset=0.5, labels=False, row=1, col=col))
+        marks.append(stage_marks(fig, stages, axis="y", offset=0.5, labels=False, row=col, col=1))
         window = f"window ({seconds:g} s each)" if seconds else "window"
-        fig.update_xaxes(title=window, dtick=1, row=1, col=col)
-        fig.update_yaxes(title="decoder layer", row=1, col=col)
+        fig.update_xaxes(title=window, dtick=1, row=col, col=1)
+        fig.update_yaxes(title="decoder layer", range=[0.5, len(z) + 0.5], row=col, col=1)
     colors = {"video": MODALITY_COLOR["video"], "audio": MODALITY_COLOR["audio"], "both": "#ef4444"}
+    L = int(analysis["num_layers"])
     for col, (metric, unit) in enumerate((("kl", "KL (nats)"), ("answer_logprob", "log-prob")), start=1):
         for kind, color in colors.items():
             ys = knock.get(kind, {}).get(metric)
@@ -425,16 +447,136 @@ def dependency(analysis: dict | None, run: dict | None = None) -> go.Figure:
                         line=dict(color=color),
                         showlegend=col == 1,
                     ),
-                    2,
-                    col,
+                    col + 2,
+                    1,
                 )
         # labels inside the panel, where the curves are not once fusion is done (KL near 0, log-prob near 0)
         inside = "top right" if metric == "kl" else "bottom right"
-        marks.append(stage_marks(fig, stages, axis="x", offset=0.0, label_at=inside, row=2, col=col))
-        fig.update_xaxes(title="k: tokens removed from decoder layer k+1 on", row=2, col=col)
-        fig.update_yaxes(title=unit, row=2, col=col)
+        marks.append(stage_marks(fig, stages, axis="x", offset=0.0, label_at=inside, row=col + 2, col=1))
+        fig.update_xaxes(
+            title="k: tokens removed from decoder layer k+1 on", range=[-0.5, L + 0.5], row=col + 2, col=1
+        )
+        fig.update_yaxes(title=unit, range=knockout_range(knock, metric), row=col + 2, col=1)
     fig.update_layout(
         shapes=list(fig.layout.shapes) + [x for shapes, _ in marks for x in shapes],
         annotations=list(fig.layout.annotations) + [x for _, notes in marks for x in notes],
     )
     return _layout(fig, DEPENDENCY_HEIGHT, titled=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Fusion tab (the run record's `fusion`: seats_core.run.fusion)
+
+
+def fusion_matrix(fusion: dict | None, layer: int) -> go.Figure:
+    """The 3x3 modality matrix at decoder layer `layer` (1-based): row = who attends (text, video, audio), column
+    = to whom, each row's attention summing to 100% (a grey row: no token of that group is alive)."""
+    if not fusion:
+        return empty("no fusion measurement in this run", FUSION_MATRIX_HEIGHT)
+    groups = fusion["groups"]
+    z = fusion["matrix"][layer - 1]
+    text = [["-" if v is None else f"{v:.0%}" if v >= 0.01 else f"{v:.1%}" for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=[[None if v is None else v for v in row] for row in z],
+            x=[f"→ {g}" for g in groups],
+            y=groups,
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            text=text,
+            texttemplate="%{text}",
+            showscale=False,
+            hovertemplate="%{y} attends to %{x}: %{z:.2%}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title="who attends")
+    fig.update_xaxes(side="top")
+    fig = _layout(fig, FUSION_MATRIX_HEIGHT, title=dict(text=f"who attends to whom, layer {layer}", y=0.98))
+    fig.update_layout(margin=dict(l=60, r=10, t=70, b=10))
+    return fig
+
+
+def fusion_layers(fusion: dict | None, run: dict | None, layer: int) -> go.Figure:
+    """The cross-modal cells of the matrix (audio → video, video → audio, text → video, text → audio) by decoder
+    layer, with the run's stage marks and the cursor at `layer`; x = decoder layer 1..L (the knockout plot below
+    shares it)."""
+    if not fusion:
+        return empty("no fusion measurement in this run", FUSION_LAYERS_HEIGHT)
+    groups = fusion["groups"]
+    L = len(fusion["matrix"])
+    fig = go.Figure()
+    top = 0.0
+    for q, k, label, color in CROSS_CELLS:
+        ys = [m[groups.index(q)][groups.index(k)] for m in fusion["matrix"]]
+        top = max([top] + [y for y in ys if y is not None])
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, L + 1)),
+                y=ys,
+                mode="lines+markers",
+                name=label,
+                line=dict(color=color, dash="solid" if q != "text" else "dot"),
+                marker=dict(size=4),
+                hovertemplate=f"layer %{{x}}: {label} %{{y:.2%}}<extra></extra>",
+            )
+        )
+    shapes, notes = stage_marks(fig, run, axis="x", offset=0.5, label_at="top right")
+    shapes.append(
+        dict(type="line", x0=layer, x1=layer, y0=0, y1=1, yref="y domain", line=dict(color="#ef4444"))
+    )
+    fig.update_layout(shapes=shapes, annotations=notes)
+    fig.update_xaxes(title="decoder layer", range=[0.5, L + 0.5], dtick=2)
+    fig.update_yaxes(title="share of attention", range=[0, max(0.05, 1.1 * top)], tickformat=".0%")
+    fig = _layout(fig, FUSION_LAYERS_HEIGHT, title=dict(text="cross-modal attention by layer", y=0.98))
+    fig.update_layout(margin=dict(l=60, r=20, t=80, b=45), legend=dict(y=1.04))
+    return fig
+
+
+def fusion_knockout(analysis: dict | None, run: dict | None, layer: int) -> go.Figure:
+    """The knockout curves on the decoder-layer axis of `fusion_layers`: at x = k + 1, how far the answer moves
+    (KL, nats) when every video / audio / clip token is removed from decoder layer k + 1 on; the verdict's
+    floor dotted."""
+    from seats_core.run.analysis import KL_FLOOR
+
+    if not analysis or not analysis.get("knockout"):
+        return empty("knockout: press Run dependency analysis (Dependency tab)", FUSION_LAYERS_HEIGHT)
+    knock = analysis["knockout"]
+    L = int(analysis["num_layers"])
+    fig = go.Figure()
+    colors = {"video": MODALITY_COLOR["video"], "audio": MODALITY_COLOR["audio"], "both": "#ef4444"}
+    for kind, color in colors.items():
+        ys = knock.get(kind, {}).get("kl")
+        if ys:
+            fig.add_trace(
+                go.Scatter(
+                    x=[k + 1 for k in range(len(ys) - 1)],
+                    y=ys[:-1],
+                    mode="lines+markers",
+                    name=f"remove {kind}" if kind != "both" else "remove all clip tokens",
+                    line=dict(color=color),
+                    marker=dict(size=4),
+                    hovertemplate="removed from layer %{x} on: KL %{y:.3g} nats<extra></extra>",
+                )
+            )
+    shapes, notes = stage_marks(fig, run, axis="x", offset=0.5, labels=False)
+    shapes.append(
+        dict(type="line", x0=layer, x1=layer, y0=0, y1=1, yref="y domain", line=dict(color="#ef4444"))
+    )
+    shapes.append(
+        dict(
+            type="line",
+            x0=0,
+            x1=1,
+            xref="x domain",
+            y0=KL_FLOOR,
+            y1=KL_FLOOR,
+            line=dict(dash="dot", color="#64748b"),
+        )
+    )
+    fig.update_layout(shapes=shapes, annotations=notes)
+    fig.update_xaxes(title="clip tokens removed from this decoder layer on", range=[0.5, L + 0.5], dtick=2)
+    fig.update_yaxes(title="KL (nats)", range=knockout_range(knock, "kl"))
+    fig = _layout(fig, FUSION_LAYERS_HEIGHT, title=dict(text="knockout: how far the answer moves", y=0.98))
+    fig.update_layout(margin=dict(l=60, r=20, t=80, b=45), legend=dict(y=1.04))
+    return fig

@@ -29,6 +29,10 @@ GUIDE_COLOR = (120, 120, 140)
 
 MAX_GRID_WIDTH = 1280  # px, the whole frame grid
 MAX_GRID_COLUMNS = 5  # thumbnails per row
+NARROW_GRID_COLUMNS = 2  # on a phone (the page says it is narrow): two thumbnails per row, readable captions
+NARROW_AUDIO_WIDTH = 480  # px of the audio strip on a phone: its time labels stay readable when scaled down
+MARK_PX = 3  # outline width of marked tokens (the clicked one and what it attends to / what attends to it)
+TINT = 0.55  # how much of a live block's colour is its score's (the Fusion view colours the patches)
 MIN_BLOCK_PX = 6  # a token block is never drawn smaller than this
 MIN_THUMB_PX = (
     240  # small frames (the miniature's 112 px) are enlarged, nearest-neighbour, to about this width
@@ -109,10 +113,13 @@ def _legend(width: int, note: str) -> np.ndarray:
     return np.asarray(img)
 
 
-def _thumbnail(frame: np.ndarray, alive: np.ndarray, color: np.ndarray, block_px: int) -> np.ndarray:
+def _thumbnail(
+    frame: np.ndarray, alive: np.ndarray, color: np.ndarray, block_px: int, tint: bool = False
+) -> np.ndarray:
     """One frame (H, W, 3) -> (gh*block_px, gw*block_px, 3): dead blocks dimmed, live blocks outlined.
 
-    alive (gh, gw) bool, color (gh, gw, 3) uint8 outline colour of each block.
+    alive (gh, gw) bool, color (gh, gw, 3) uint8 outline colour of each block; tint: live blocks filled with
+    their colour instead (TINT of it) and outlined white.
     """
     gh, gw = alive.shape
     size = (gw * block_px, gh * block_px)
@@ -128,24 +135,31 @@ def _thumbnail(frame: np.ndarray, alive: np.ndarray, color: np.ndarray, block_px
     edge = (within_y[:, None] == 0) | (within_y[:, None] == block_px - 1)
     edge = edge | (within_x[None, :] == 0) | (within_x[None, :] == block_px - 1)  # (h, w)
     outline = live & edge
-    img[outline] = color[rows][:, cols][outline]
+    per_px = color[rows][:, cols].astype(np.float32)  # (h, w, 3)
+    if tint:
+        img[live] = (1 - TINT) * img[live] + TINT * per_px[live]
+        img[outline] = NO_SCORE_COLOR
+    else:
+        img[outline] = per_px[outline]
     return img.round().astype(np.uint8)
 
 
-def grid_layout(grids: int, gw: int, block: int) -> tuple[int, int, int]:
+def grid_layout(grids: int, gw: int, block: int, max_columns: int = MAX_GRID_COLUMNS) -> tuple[int, int, int]:
     """(thumbnail columns, rows, drawn pixels per token block) of the frame grid: blocks as large as the record's
     `block` (enlarged so a thumbnail is about MIN_THUMB_PX wide) while the grid fits MAX_GRID_WIDTH."""
-    nrows = max(1, math.ceil(grids / MAX_GRID_COLUMNS))
+    nrows = max(1, math.ceil(grids / max_columns))
     ncols = max(1, math.ceil(grids / nrows))  # balanced rows: 6 grids as 2 x 3, not 5 + 1
     fit = (MAX_GRID_WIDTH - GAP_PX * (ncols + 1)) // (ncols * max(gw, 1))
     want = max(block, math.ceil(MIN_THUMB_PX / max(gw, 1)))
     return ncols, nrows, max(MIN_BLOCK_PX, min(want, fit))
 
 
-def token_at(x: int, y: int, grids: int, gh: int, gw: int, block: int) -> tuple[int, int, int] | None:
+def token_at(
+    x: int, y: int, grids: int, gh: int, gw: int, block: int, max_columns: int = MAX_GRID_COLUMNS
+) -> tuple[int, int, int] | None:
     """(temporal grid, token row, token col) under pixel (x, y) of `frame_grid`'s image, or None (a gap or a
     caption). The inverse of the layout frame_grid draws."""
-    ncols, _, block_px = grid_layout(grids, gw, block)
+    ncols, _, block_px = grid_layout(grids, gw, block, max_columns)
     tw, th = gw * block_px, gh * block_px
     c, dx = divmod(int(x) - GAP_PX, tw + GAP_PX)
     r, dy = divmod(int(y) - GAP_PX, th + LABEL_PX + GAP_PX)
@@ -167,12 +181,17 @@ def frame_grid(
     captions: list[str] | None = None,
     note: str = "",
     frames_per_grid: int = 2,
+    *,
+    max_columns: int = MAX_GRID_COLUMNS,
+    tint: bool = False,
+    marks: list[tuple[int, int, int, tuple]] = (),
 ) -> np.ndarray:
     """The sampled frames as a grid of thumbnails, one per temporal grid (frames_per_grid consecutive frames
     share tokens; the first of them is drawn).
 
     frames (T, H, W, 3) uint8 with H, W multiples of `block`; t/row/col/alive/score01 (Nv,) describe the video
-    tokens (score01 in [0, 1] or nan). Returns (H', W', 3) uint8.
+    tokens (score01 in [0, 1] or nan). tint: fill live blocks with their colour (the Fusion view), outlines
+    white; marks: (t, row, col, rgb) blocks outlined MARK_PX wide on top. Returns (H', W', 3) uint8.
     """
     n_frames, height, width = frames.shape[:3]
     grids = n_frames // frames_per_grid
@@ -184,7 +203,7 @@ def frame_grid(
     score_g[t, row, col] = score01
     color_g = colormap(score_g)  # (grids, gh, gw, 3)
 
-    ncols, nrows, block_px = grid_layout(grids, gw, block)
+    ncols, nrows, block_px = grid_layout(grids, gw, block, max_columns)
     tw, th = gw * block_px, gh * block_px
     out_w = ncols * tw + (ncols + 1) * GAP_PX
     out_h = nrows * (th + LABEL_PX + GAP_PX) + GAP_PX
@@ -193,8 +212,13 @@ def frame_grid(
         r, c = divmod(g, ncols)
         x = GAP_PX + c * (tw + GAP_PX)
         y = GAP_PX + r * (th + LABEL_PX + GAP_PX)
-        thumb = _thumbnail(frames[frames_per_grid * g], alive_g[g], color_g[g], block_px)
+        thumb = _thumbnail(frames[frames_per_grid * g], alive_g[g], color_g[g], block_px, tint)
         canvas.paste(Image.fromarray(thumb), (x, y + LABEL_PX))
+        for tg, r_, c_, rgb in marks:
+            if tg == g:
+                x0, y0 = x + c_ * block_px, y + LABEL_PX + r_ * block_px
+                box = [x0, y0, x0 + block_px - 1, y0 + block_px - 1]
+                ImageDraw.Draw(canvas).rectangle(box, outline=tuple(rgb), width=MARK_PX)
         n_live = int(alive_g[g].sum())
         caption = captions[g] if captions else f"grid {g}"
         _text(canvas, (x, y + 2), f"{caption}  {n_live}/{gh * gw} kept")
@@ -263,11 +287,13 @@ def audio_strip(
     mode: str = "waveform",
     window_starts_s: list[float] | None = None,
     width: int = AUDIO_WIDTH,
+    marks: list[tuple[float, float, tuple]] = (),
 ) -> np.ndarray:
     """Audio view (H, width, 3): a per-token bar (kept tokens coloured by score), the waveform or spectrogram
     with pruned token spans dimmed, window boundaries and a time axis.
 
-    start_s/end_s/alive/score01 (Na,) describe the audio tokens (their spans come from the record).
+    start_s/end_s/alive/score01 (Na,) describe the audio tokens (their spans come from the record); marks:
+    (start_s, end_s, rgb) spans boxed MARK_PX wide over the bar and the plot.
     """
     if audio is None:
         return _message(
@@ -295,6 +321,12 @@ def audio_strip(
             body[:, x] = GUIDE_COLOR
     if mode == "spectrogram":
         body = _frequency_axis(body.round().astype(np.uint8), sample_rate)
+    if marks:
+        img = Image.fromarray(np.asarray(body).round().astype(np.uint8))
+        for a, b, rgb in marks:
+            xa, xb = int(a * px_per_s), max(int(math.ceil(b * px_per_s)) - 1, int(a * px_per_s) + 2)
+            ImageDraw.Draw(img).rectangle([xa, 0, xb, img.height - 1], outline=tuple(rgb), width=MARK_PX)
+        body = np.asarray(img, dtype=np.float32)
     axis = Image.new("RGB", (width, AXIS_PX), BACKGROUND)
     step = max(1, math.ceil(duration_s / 12))  # at most ~12 labelled seconds
     for sec in range(0, int(duration_s) + 1, step):

@@ -38,6 +38,8 @@ class Session:
     pending: dict | None = None  # a validated Run request waiting for the model queue
     exported: tuple | None = None  # ((id of view, id of analysis), paths) of the last export
     tour_step: int | None = None  # guided tour: None = not shown yet, 0.. = step shown, -1 = skipped or done
+    narrow: bool = False  # the page is a phone's (< 640 px): pictures laid out to stay readable
+    marked: dict | None = None  # the Fusion view's clicked token: {key, index, attends_to, attended_by}
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 

@@ -65,6 +65,11 @@ def flops_ratio(full: dict, run: dict) -> float:
     return full["flops"]["prefill"] / max(run["flops"]["prefill"], 1)
 
 
+def flops_ratio_head(full: dict, run: dict) -> str:
+    """The short form of `flops_ratio_note` for cards and the tour: '3.6x fewer LLM prefill FLOPs'."""
+    return f"{format_ratio(flops_ratio(full, run))} fewer LLM prefill FLOPs"
+
+
 def flops_ratio_note(full: dict, run: dict, paper_ratio: float = PAPER_FLOPS_RATIO) -> str:
     """One line: this run's FLOPs ratio and why it differs from the paper's ~9x (clip length, the share of text
     tokens, which are never pruned, and the miniature's widths), from the run's own numbers.

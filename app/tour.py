@@ -14,6 +14,8 @@ from seats_core.run.analysis import verdict
 
 TITLES = ("What Stage I kept", "Where fusion completes", "What that buys")
 NEXT_LABEL = "Next"  # the buttons `page` refers to (the page's wiring names its buttons alike)
+DONE_LABEL = "Done"  # the Next button on the last step: it closes the tour
+STEP_TABS = ("Layers", "Fusion", "Speed")  # the tab each step opens (the page's tab ids are their labels)
 SKIP_LABEL = "Skip tour"
 MODALITIES = ("video", "audio")
 
@@ -124,7 +126,10 @@ def where_fusion_completes(run: dict, analysis: dict | None) -> str:
         else f"so Stage III starts {-margin} layer{'s' if margin != -1 else ''} *before* fusion completes for "
         "this clip: compare the answers to see whether it hurt."
     )
-    return f"{where} {plan[:-1]}, {note} The **Dependency** tab shows the curves with the boundaries marked."
+    return (
+        f"{where} {plan[:-1]}, {note} The **Fusion** tab, open at that layer, shows who attends to whom there "
+        "and the knockout curve on the same layer axis."
+    )
 
 
 def what_that_buys(run: dict, full: dict | None) -> str:
@@ -136,7 +141,7 @@ def what_that_buys(run: dict, full: dict | None) -> str:
     lines = [
         f"Averaged over the layers, **{run.get('method')}** processed "
         + (" and ".join(shares) + " tokens." if shares else "the text tokens only."),
-        T.flops_ratio_note(full, run),
+        T.flops_ratio_head(full, run) + " (why not the paper's ~9x: the **Speed** tab).",
     ]
     kv_full, kv = full.get("kv_cache_bytes"), run.get("kv_cache_bytes")
     if kv_full and kv:
@@ -174,12 +179,32 @@ def steps_for_view(view: dict, analysis: dict | None = None, key: str = "method"
     return steps(runs, analysis, key if key in runs else next(iter(runs), key))
 
 
+def place(view: dict, analysis: dict | None, index: int) -> tuple[str, int]:
+    """(tab, explorer layer) that step `index` talks about: Stage I's keep set at layer 1 on Layers; fusion at
+    the verdict's layer on Fusion (the first layer where removing the clip stops mattering; with no layer
+    claimed, where the run goes text-only, else the last layer); the text-only layers on Speed."""
+    L = int(view["num_layers"])
+    index = max(0, min(int(index), len(STEP_TABS) - 1))
+    if index == 0:
+        return STEP_TABS[0], min(1, L)
+    if index == 2:
+        return STEP_TABS[2], L
+    v = verdict(analysis)
+    if v is not None and v.complete_from is not None:
+        return STEP_TABS[1], max(1, min(v.complete_from + 1, L))
+    key = "method" if "method" in view.get("runs", {}) and "error" not in view["runs"]["method"] else None
+    s3 = _plan_drop(view["runs"][key], "stage3") if key else None
+    return STEP_TABS[1], max(1, min(s3["layer"] + 1, L)) if s3 else max(1, L - 1)
+
+
 def page(tour: list[tuple[str, str]], index: int) -> str:
     """Step `index` (0-based) framed for the page: 'Tour, step i of n: title', the text, and how to go on."""
     n = len(tour)
     index = max(0, min(int(index), n - 1))
     title, body = tour[index]
-    more = f"**{NEXT_LABEL}** for the next step or " if index < n - 1 else ""
-    return (
-        f"#### Tour, step {index + 1} of {n}: {title}\n\n{body}\n\nPress {more}**{SKIP_LABEL}** to close it."
+    way_out = (
+        f"Press **{NEXT_LABEL}** for the next step or **{SKIP_LABEL}** to close it."
+        if index < n - 1
+        else f"Press **{DONE_LABEL}** to close the tour."
     )
+    return f"#### Tour, step {index + 1} of {n}: {title}\n\n{body}\n\n{way_out}"

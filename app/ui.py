@@ -32,14 +32,39 @@ DELETE_CACHE = (1800, 3600)  # every 30 min, delete uploads/outputs older than 1
 MAX_FILE_SIZE = "60mb"
 
 # Named outputs of a run, in the order the components are listed in `outputs`.
+FUSION_OUTPUTS = events.FUSION_OUTPUTS
 RUN_OUTPUTS = (
     "answers", "status", "layer", "run_choice", "frames", "audio", "counts", "strip", "caption", "strip_legend",
     "flow", "flow_legend", "speed", "speed_notes", "dependency", "dependency_notes", "dependency_legend",
-    "export_json", "export_html", "tour", "tour_text",
+    "export_json", "export_html", "tour", "tour_text", "tour_next", *FUSION_OUTPUTS,
 )  # fmt: skip
-EXPLORE_OUTPUTS = ("frames", "audio", "counts", "strip", "caption", "strip_legend")
-TOUR_OUTPUTS = ("tour", "tour_text")
-TAB_LABELS = ("Layers", "Flow", "Dependency", "Speed", "Export", "About")  # short: all fit a 390 px phone
+EXPLORE_OUTPUTS = (
+    "frames",
+    "audio",
+    "counts",
+    "strip",
+    "caption",
+    "strip_legend",
+    "layer_fix",
+    *FUSION_OUTPUTS,
+)
+TOUR_OUTPUTS = ("tour", "tour_text", "tour_next", "tabs", "layer")
+# short: all fit a 390 px phone; each tab's id is its label (the tour opens tabs by id)
+TAB_LABELS = ("Layers", "Fusion", "Flow", "Dependency", "Speed", "Export", "About")
+NARROW_PX = 640  # below this window width the pictures are laid out for a phone
+NARROW_JS = f"() => window.innerWidth < {NARROW_PX}"
+
+
+class LayerSlider(gr.Slider):
+    """The layer slider: a typed value beyond the model's layers is pulled into range (checks.clamped) instead
+    of Gradio's range error, which would blank every panel of the event with a red Error label."""
+
+    is_template = True  # the front end draws it as a gr.Slider
+
+    def preprocess(self, payload):
+        return checks.clamped(payload, "the layer", int(self.minimum), int(self.maximum))
+
+
 ANALYZE_OUTPUTS = ("dependency", "dependency_notes")
 EXPORT_OUTPUTS = ("export_json", "export_html")
 
@@ -64,10 +89,10 @@ CARD_CSS = """<style>
  .tab-wrapper .tab-container button{padding:4px 8px;font-size:.9em}
  #layer-caption,.seats-card{font-size:.95em}
  #audio-overlay img{min-height:110px;object-fit:fill}
- #frame-overlay .image-container{overflow-x:auto;justify-content:flex-start!important;display:block!important}
- #frame-overlay .image-container>button,#frame-overlay .image-frame{width:640px!important;max-width:none!important}
- #frame-overlay img{width:640px!important;max-width:none!important;height:auto!important}
+ #frame-overlay img,#fusion-frames img{width:100%!important;height:auto!important}
 }
+#seats-tour{border:2px solid #a855f7;border-radius:10px;padding:8px 12px}
+.seats-fusion-note{font-size:.9em}
 </style>"""
 
 INTRO = (
@@ -128,6 +153,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
     The Model dropdown offers SERVER.model_choices() (deploy.allowed_models of SERVER.served())."""
     compute_runs = gpu(work.run_models)
     compute_analysis = gpu(work.run_analysis)
+    compute_token = gpu(work.run_token)
     WORKSPACE.start()  # this process's folder; removes what killed processes left
 
     with gr.Blocks(title="SEATS Explorer", delete_cache=DELETE_CACHE) as demo:
@@ -173,29 +199,32 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 scene_btn = gr.Button("New generated scene (answer known)", size="sm")
                 examples_area = gr.Column()  # filled below, once the output components exist
             with gr.Column(scale=3):
+                # the tour sits at the top of the results: on screen without scrolling at 1366x900
+                with gr.Column(visible=False, elem_id="seats-tour") as tour_box:
+                    tour_text = gr.Markdown()
+                    with gr.Row():
+                        tour_next = gr.Button(tour.NEXT_LABEL, size="sm", elem_id="tour-next")
+                        tour_skip = gr.Button(tour.SKIP_LABEL, size="sm", elem_id="tour-skip")
                 status = gr.Markdown("Pick an example (instant) or upload a clip, then press **Run**.")
                 gr.HTML(CARD_CSS)
                 answers = gr.HTML("", label="Answers")
         rows = examples.gallery()
-        with gr.Column(visible=False, elem_id="seats-tour") as tour_box:
-            tour_text = gr.Markdown()
-            with gr.Row():
-                tour_next = gr.Button(tour.NEXT_LABEL, size="sm", elem_id="tour-next")
-                tour_skip = gr.Button(tour.SKIP_LABEL, size="sm", elem_id="tour-skip")
+        with gr.Row():
+            run_choice = gr.Radio([], label="Run to explore")
+            layer = LayerSlider(
+                0, 1, 0, step=1, label="Layer (Layers and Fusion tabs)", elem_id="layer-slider"
+            )
 
         tabs = []
-        with gr.Tabs():
-            with gr.Tab(TAB_LABELS[0]) as tab:
+        with gr.Tabs(elem_id="seats-tabs") as tab_box:
+            with gr.Tab(TAB_LABELS[0], id=TAB_LABELS[0]) as tab:
                 tabs.append(tab)
                 gr.Markdown(
                     "Slide through the layers (0 = the encoders' output, then decoder layers 1..L). Dimmed patches "
                     "and sound are pruned; outlined ones are still processed, coloured by the score that chose "
                     "them. Vertical lines on the strip mark the stage boundaries."
                 )
-                with gr.Row():
-                    run_choice = gr.Radio([], label="Run to explore")
-                    audio_mode = gr.Radio(list(checks.AUDIO_MODES), value="waveform", label="Audio view")
-                layer = gr.Slider(0, 1, 0, step=1, label="Layer", elem_id="layer-slider")
+                audio_mode = gr.Radio(list(checks.AUDIO_MODES), value="waveform", label="Audio view")
                 strip = gr.Plot(label="Tokens alive per layer", show_label=False)
                 strip_legend = gr.Markdown()
                 caption = gr.Markdown(elem_id="layer-caption")
@@ -221,7 +250,40 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     interactive=False,
                     elem_id="audio-overlay",
                 )
-            with gr.Tab(TAB_LABELS[1]) as tab:
+            with gr.Tab(TAB_LABELS[1], id=TAB_LABELS[1]) as tab:
+                tabs.append(tab)
+                gr.Markdown(
+                    "**Who attends to whom.** At the layer of the slider, each patch and sound span is filled by how "
+                    "much attention the chosen token gives it (brighter = more); outlined = still processed, dimmed "
+                    "= pruned. The matrix says where text, video and audio tokens look on average; the curves show "
+                    "the cross-modal shares layer by layer, and below them how far the answer moves when the clip's "
+                    "tokens are removed from a layer on (where that curve stays flat, fusion is done).",
+                    elem_classes=["seats-fusion-note"],
+                )
+                fusion_source = gr.Radio(
+                    [
+                        ("the question's last token (what Stage II scores with)", "last"),
+                        ("the first answer token", "answer"),
+                    ],
+                    value="last",
+                    label="Colour by the attention of",
+                )
+                fusion_caption = gr.Markdown(elem_id="fusion-caption")
+                with gr.Row():
+                    with gr.Column(scale=3, min_width=300):
+                        fusion_frames = gr.Image(
+                            show_label=False, type="numpy", interactive=False, elem_id="fusion-frames",
+                            buttons=["fullscreen"],
+                        )  # fmt: skip
+                        fusion_audio = gr.Image(
+                            show_label=False, type="numpy", interactive=False, elem_id="fusion-audio"
+                        )
+                    with gr.Column(scale=2, min_width=300):
+                        fusion_matrix = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+                        fusion_token = gr.Markdown(elem_id="fusion-token")
+                fusion_layers = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+                fusion_knockout = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+            with gr.Tab(TAB_LABELS[2], id=TAB_LABELS[2]) as tab:
                 tabs.append(tab)
                 gr.Markdown(
                     "How many video and audio tokens each layer processes: the full model (dotted) keeps all of "
@@ -229,17 +291,17 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 )
                 flow = gr.Plot(show_label=False, elem_classes=["seats-plot"])
                 flow_legend = gr.Markdown()
-            with gr.Tab(TAB_LABELS[2]) as tab:
+            with gr.Tab(TAB_LABELS[3], id=TAB_LABELS[3]) as tab:
                 tabs.append(tab)
                 analyze_btn = gr.Button("Run dependency analysis")
                 dependency_notes = gr.Markdown(present.dependency_markdown(None))
                 dependency = gr.Plot(show_label=False, elem_classes=["seats-plot"])
                 dependency_legend = gr.Markdown()
-            with gr.Tab(TAB_LABELS[3]) as tab:
+            with gr.Tab(TAB_LABELS[4], id=TAB_LABELS[4]) as tab:
                 tabs.append(tab)
                 speed_notes = gr.Markdown()
                 speed = gr.Plot(show_label=False, elem_classes=["seats-plot"])
-            with gr.Tab(TAB_LABELS[4]) as tab:
+            with gr.Tab(TAB_LABELS[5], id=TAB_LABELS[5]) as tab:
                 tabs.append(tab)
                 gr.Markdown(
                     "The run records as JSON (the same record as `python -m seats_core run --json` writes) and a "
@@ -249,7 +311,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     export_json = gr.File(label="JSON trace")
                     export_html = gr.File(label="HTML report")
-            with gr.Tab(TAB_LABELS[5]) as tab:
+            with gr.Tab(TAB_LABELS[6], id=TAB_LABELS[6]) as tab:
                 tabs.append(tab)
                 gr.HTML(about.STAGE_SVG)
                 gr.Markdown(about.ABOUT_MD)
@@ -265,6 +327,9 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             flow=flow, flow_legend=flow_legend, speed=speed, speed_notes=speed_notes, dependency=dependency,
             dependency_notes=dependency_notes, dependency_legend=dependency_legend,
             export_json=export_json, export_html=export_html, tour=tour_box, tour_text=tour_text,
+            tour_next=tour_next, tabs=tab_box, layer_fix=layer, fusion_frames=fusion_frames,
+            fusion_audio=fusion_audio, fusion_caption=fusion_caption, fusion_matrix=fusion_matrix,
+            fusion_layers=fusion_layers, fusion_knockout=fusion_knockout, fusion_token=fusion_token,
         )  # fmt: skip
         run_outputs = [comps[n] for n in RUN_OUTPUTS]
         adv_names = list(adv)
@@ -290,9 +355,22 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
             out = events.load_example(SERVER.session_of(session_id), clip, q)
             return [out[n] for n in RUN_OUTPUTS]
 
-        def on_explore(session_id, key, lyr, mode):
-            out = events.explore(SERVER.session_of(session_id), key, lyr, mode)
+        def on_explore(session_id, key, lyr, mode, source):
+            out = events.explore(SERVER.session_of(session_id), key, lyr, mode, source)
             return [out[n] for n in EXPLORE_OUTPUTS]
+
+        def on_fusion_click(kind):
+            def handler(session_id, key, lyr, mode, source, evt: gr.SelectData):
+                session = SERVER.session_of(session_id)
+                out = events.fusion_inspect(
+                    session, key, lyr, mode, source, kind, evt.index, compute=compute_token
+                )
+                return [out[n] for n in FUSION_OUTPUTS]
+
+            return handler
+
+        def on_narrow(session_id, narrow):
+            events.set_narrow(SERVER.session_of(session_id), narrow)
 
         def on_inspect_frames(session_id, key, lyr, evt: gr.SelectData):
             return events.inspect(SERVER.session_of(session_id), key, lyr, "frames", evt.index)
@@ -329,11 +407,11 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         # (the default, "once", would drop it silently and leave the new question above the old answers)
         run_event = checked.success(
             on_run, [sid], run_outputs, concurrency_id=MODEL_QUEUE, concurrency_limit=1,
-            api_visibility="private", trigger_mode="always_last",
+            api_visibility="private", trigger_mode="always_last", show_progress_on=[answers],
         )  # fmt: skip
         stop_btn.click(None, None, None, cancels=[run_event])
         scene_btn.click(
-            events.new_scene, None, [video, question], concurrency_id=MEDIA_QUEUE,
+            events.new_scene_status, None, [video, question, status], concurrency_id=MEDIA_QUEUE,
             concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private",
         )  # fmt: skip
         if rows:
@@ -355,10 +433,10 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 on_example, [sid, video, question], run_outputs, concurrency_id=MEDIA_QUEUE,
                 concurrency_limit=MEDIA_CONCURRENCY, api_visibility="private", trigger_mode="always_last",
             )  # fmt: skip
-        explore_in = [sid, run_choice, layer, audio_mode]
+        explore_in = [sid, run_choice, layer, audio_mode, fusion_source]
         explore_out = [comps[n] for n in EXPLORE_OUTPUTS]
         # .change covers drags, arrow keys and a typed value (a release alone misses the last two)
-        for event in (layer.change, layer.release, run_choice.input, audio_mode.input):
+        for event in (layer.change, layer.release, run_choice.input, audio_mode.input, fusion_source.input):
             event(
                 on_explore,
                 explore_in,
@@ -374,6 +452,13 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 handler, [sid, run_choice, layer], inspected, concurrency_id=EXPLORE_QUEUE,
                 concurrency_limit=EXPLORE_CONCURRENCY, api_visibility="private", show_progress="hidden",
             )  # fmt: skip
+        for picture, kind in ((fusion_frames, "frames"), (fusion_audio, "audio")):
+            picture.select(
+                on_fusion_click(kind), explore_in, [comps[n] for n in FUSION_OUTPUTS], concurrency_id=MODEL_QUEUE,
+                concurrency_limit=1, api_visibility="private", show_progress="minimal",
+            )  # fmt: skip
+        narrow = gr.Checkbox(visible=False)
+        narrow.change(on_narrow, [sid, narrow], None, api_visibility="private", show_progress="hidden")
         tour_out = [comps[n] for n in TOUR_OUTPUTS]
         for button, step in ((tour_next, events.tour_next), (tour_skip, events.tour_skip)):
             button.click(
@@ -405,5 +490,6 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         demo.load(
             lambda: plots.empty("no run yet", plots.STRIP_HEIGHT), None, strip, api_visibility="private"
         )
+        demo.load(None, None, narrow, js=NARROW_JS, api_visibility="private")
     demo.queue(max_size=QUEUE_MAX_SIZE)
     return demo

@@ -35,7 +35,9 @@ APP_MEDIA = MediaConfig(
 )
 MAX_SIDE = APP_MEDIA.max_side  # the same source side limit as the CLI (seats_core.run.media.MAX_SOURCE_SIDE)
 
-REPEATS = 3  # timed runs per answer: the median after one warm-up run (Engine.run's repeats)
+REPEATS = (
+    5  # timed runs per answer: medians after the warm-ups Engine.run discards (two on its first timed run)
+)
 MAX_FAILURE_CHARS = 300  # the first line of an exception's message, cut to this for the page
 
 
@@ -154,7 +156,11 @@ def run_models(
         try:
             with RunProgress(engine.adapter, report, max_new_tokens, span, f"{key} ({cfg['method']})"):
                 record = engine.run(
-                    prep, SeatsConfig.from_dict(cfg), max_new_tokens=max_new_tokens, repeats=REPEATS
+                    prep,
+                    SeatsConfig.from_dict(cfg),
+                    max_new_tokens=max_new_tokens,
+                    repeats=REPEATS,
+                    fusion=True,  # the Fusion tab's numbers, measured in an untimed run of its own
                 )
         except ValueError as e:  # a method that cannot meet these settings (e.g. FastV below its floor)
             if key == "method":
@@ -179,3 +185,21 @@ def run_analysis(model: str, clip: Clip, question: str, progress: Callable | Non
     except (MediaError, InputError) as e:
         raise refuse(str(e)) from None
     return analysis.analyze(engine, prep, progress=report)
+
+
+def run_token(model: str, clip: Clip, question: str, config: dict | None, position: int) -> dict:
+    """One token's attention row and column at every decoder layer (seats_core.run.fusion's opt-in `token`
+    capture) in the run made with `config` (None: the full model): {position, attends_to, attended_by}, each
+    L x N over the run's video and audio tokens. An untimed run of its own."""
+    from seats_core.run.fusion import measure_fusion
+
+    engine = get_engine(model)
+    try:
+        prep = engine.prepare(clip, question)
+    except (MediaError, InputError) as e:
+        raise refuse(str(e)) from None
+    cfg = None if config is None or config.get("method") == "full" else SeatsConfig.from_dict(config)
+    record = measure_fusion(
+        engine.model.thinker, prep.inputs, has_audio=clip.has_audio, config=cfg, token=int(position)
+    )
+    return record.to_dict()["token"]

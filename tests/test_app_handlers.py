@@ -315,14 +315,28 @@ def test_scrubbing_changes_the_overlay_without_the_model_or_a_decode(live, monke
     [
         ("../../etc/passwd", 1, "waveform", "the run must be one of"),
         ("method", float("nan"), "waveform", "the layer must be a finite number"),
-        ("method", 10**6, "waveform", "the layer must be a whole number from 0 to"),
+        ("method", "ninety", "waveform", "the layer must be a number"),
+        ("method", 1, "waveform", "the attention source must be one of"),
         ("method", 1, "x" * 500, "the audio view must be one of"),
     ],
 )
 def test_forged_explore_inputs_are_refused(live, key, layer, mode, needle):
+    source = "last" if "attention source" not in needle else "../first"
     with pytest.raises(gr.Error, match=needle) as info:
-        events.explore(live[0], key, layer, mode)
+        events.explore(live[0], key, layer, mode, source)
     assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("layer, shown", [(10**6, None), (-5, 0), (3.6, 4)])
+def test_an_out_of_range_layer_is_drawn_at_the_nearest_and_the_box_set_to_it(live, layer, shown):
+    """Issue 23: typing 99 shows the last layer, no error (it used to be refused, blanking every panel)."""
+    session = live[0]
+    L = session.view["num_layers"]
+    shown = L if shown is None else shown
+    out = events.explore(session, "method", layer, "waveform")
+    assert f"data-layer='{shown}'" in out["caption"]
+    assert out["layer_fix"]["value"] == shown
+    assert events.explore(session, "method", shown, "waveform")["layer_fix"] == gr.update()
 
 
 def test_a_session_sees_only_its_own_run(live):

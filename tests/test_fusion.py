@@ -152,7 +152,8 @@ def case(request):
     rec = measure_fusion(sdpa, inputs, config=SeatsConfig() if plan else None, plan=plan)
     prefill, decode, trace, sequences = _eager_run(eager, inputs, True, plan)
     layout = prompt_layout(get_adapter(sdpa), inputs)
-    return dict(rec=rec, prefill=prefill, decode=decode, trace=trace, seq=sequences, layout=layout, plan=plan)
+    return dict(rec=rec, prefill=prefill, decode=decode, trace=trace, seq=sequences, layout=layout, plan=plan,
+                model=sdpa, inputs=inputs)  # fmt: skip
 
 
 def test_matrix_and_rows_equal_eager_attention(case):
@@ -239,3 +240,36 @@ def test_capture_observes_only_and_is_removed():
     assert rec.answer is None and rec.to_dict()["answer_token"] is None
     with pytest.raises(RuntimeError, match="no complete prefill"):
         FusionCapture(model, layout).record()
+
+
+def test_a_chosen_tokens_row_and_column_equal_eager_attention(case):
+    """The explorer's clicked token (opt-in `token=`): its attention to every non-text token and theirs to it, at
+    every layer, against the eager weights' row and column (NaN where it or they are pruned)."""
+    layout, trace, prefill = case["layout"], case["trace"], case["prefill"]
+    S = layout.length
+    nontext = layout.nontext.nonzero().squeeze(-1)
+    lasting = (
+        nontext if trace is None else nontext[trace.survives_to[nontext] == trace.survives_to[nontext].max()]
+    )
+    token = int(lasting[len(lasting) // 2])  # a media token alive as long as any (through the middle drop)
+    model = case["model"]
+    plan = case["plan"]
+    rec = measure_fusion(
+        model, case["inputs"], config=SeatsConfig() if plan else None, plan=plan, token=token
+    )
+    assert rec.token_position == token
+    for layer in range(rec.num_layers):
+        alive = torch.arange(S) if trace is None else (trace.survives_to > layer).nonzero().squeeze(-1)
+        w = prefill[layer][0].double().mean(0)  # (S_l, S_l) head mean over the tokens alive
+        row = torch.full((S,), float("nan"), dtype=torch.float64)
+        column = torch.full((S,), float("nan"), dtype=torch.float64)
+        at = (alive == token).nonzero().squeeze(-1)
+        if at.numel():
+            row[alive], column[alive] = w[int(at)], w[:, int(at)]
+        _assert_close_nan(rec.token_row[layer], row[rec.positions], f"token row at {layer}")
+        _assert_close_nan(rec.token_column[layer], column[rec.positions], f"token column at {layer}")
+    d = json.loads(json.dumps(rec.to_dict()))
+    assert d["token"]["position"] == token and len(d["token"]["attends_to"]) == rec.num_layers
+    assert "token" not in case["rec"].to_dict()  # opt-in only
+    with pytest.raises(ValueError, match="not a video or audio"):
+        FusionCapture(model, layout, token=S - 1)

@@ -90,7 +90,7 @@ def test_console_script_runs_outside_the_repository(installed):
 
 
 def test_installed_package_carries_the_miniature(installed):
-    code = "import seats_core, sys; from seats_core.models import mini; print(seats_core.__file__); print(mini.MINI_DIR)"
+    code = "import seats_core, sys; from seats_core.models.qwen2_5_omni import mini; print(seats_core.__file__); print(mini.MINI_DIR)"
     proc = _run(installed, str(installed["py"]), "-c", code)
     assert proc.returncode == 0, proc.stderr
     package_file, mini_dir = (Path(x) for x in proc.stdout.split())

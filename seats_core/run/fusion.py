@@ -73,6 +73,13 @@ class FusionRecord:
     answer: torch.Tensor | None
     answer_mass: torch.Tensor | None
     capture_ms: float
+    token_position: int | None = (
+        None  # the token of an opt-in `token=` capture (original position), else None
+    )
+    token_row: torch.Tensor | None = (
+        None  # (L, N): its attention to each non-text token (NaN: pruned or later)
+    )
+    token_column: torch.Tensor | None = None  # (L, N): each non-text token's attention to it (NaN: pruned)
 
     @property
     def num_layers(self) -> int:
@@ -98,7 +105,14 @@ class FusionRecord:
                 "mass": mass(self.answer_mass),
                 "attention": rows(self.answer),
             }
-        return {
+        token = None
+        if self.token_position is not None:
+            token = {
+                "position": self.token_position,
+                "attends_to": rows(self.token_row),
+                "attended_by": rows(self.token_column),
+            }
+        out = {
             "run": self.run,
             "groups": list(GROUPS),
             "matrix": mass(self.matrix),
@@ -118,6 +132,11 @@ class FusionRecord:
             "within_window: share of a media cell's mass in the query's own time window; positions in original "
             "token coordinates",
         }
+        if (
+            token is not None
+        ):  # opt-in (`token=`): absent otherwise, so the run record's keys stay as they were
+            out["token"] = token
+        return out
 
 
 def prompt_layout(ad: FamilyAdapter, inputs: dict) -> TokenLayout:
@@ -135,7 +154,9 @@ class FusionCapture:
 
     layout: the prompt's TokenLayout (`prompt_layout`). pruner: an active Pruner on the same thinker, or None for
     the full run. block_elements bounds the logits of one query block (method.fusion). Read the result with
-    `record()` after the run; the model is untouched on exit (hooks only observe).
+    `record()` after the run; the model is untouched on exit (hooks only observe). token: an original prompt
+    position (a video or audio token) whose own row (what it attends to) and column (who attends to it) are also
+    kept at every layer (the explorer's clicked token; opt-in, an attention row's worth of work per layer).
     """
 
     def __init__(
@@ -145,9 +166,13 @@ class FusionCapture:
         pruner=None,
         *,
         block_elements: int = MF.BLOCK_ELEMENTS,
+        token: int | None = None,
     ):
         self.ad = get_adapter(thinker)
         self.layout = layout
+        if token is not None and not (0 <= token < layout.length and bool(layout.nontext[token])):
+            raise ValueError(f"token {token} is not a video or audio position of this prompt")
+        self.token = token
         self.pruner = pruner
         self.block_elements = block_elements
         self._hooks = Hooks()
@@ -208,6 +233,8 @@ class FusionCapture:
             answer_mass=[None] * L,
             answer_token_id=None,
             ms=0.0,
+            token_row=[None] * L,
+            token_column=[None] * L,
         )
         self._device = dev
         self._S = S
@@ -277,6 +304,24 @@ class FusionCapture:
         last = MF.head_mean_attention(q[:, -1:], k, scale, pos[-1:], pos)[0]  # (S_i,)
         r["last"][i] = self._scatter(last, pos)
         r["last_mass"][i] = mass[-1]
+        if self.token is not None:
+            self._measure_token(i, q, k, scale, pos)
+
+    def _measure_token(
+        self, i: int, q: torch.Tensor, k: torch.Tensor, scale: float, pos: torch.Tensor
+    ) -> None:
+        """The chosen token's row and column at layer i, as (S,) rows over the prompt (NaN where no token was)."""
+        r, nan = self._result, torch.full((self._S,), float("nan"), device=pos.device)
+        at = (pos == self.token).nonzero().squeeze(-1)  # (1,) or (0,): the token's row among the alive
+        if at.numel() == 0:  # pruned before this layer: it neither reads nor is read
+            r["token_row"][i], r["token_column"][i] = nan, nan
+            return
+        j = int(at)
+        row = MF.head_mean_attention(q[:, j : j + 1], k, scale, pos[j : j + 1], pos)[0]  # (S_i,)
+        key = (torch.arange(pos.numel(), device=pos.device) == j).long()  # (S_i,) group 1 = the token alone
+        column = MF.group_mass(q, k, scale, pos, pos, key, 2, block_elements=self.block_elements)[0][:, 1]
+        r["token_row"][i] = self._scatter(row, pos)
+        r["token_column"][i] = self._scatter(column, pos)  # (S,) queries before it read it with 0
 
     def _scatter(self, row: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """A row over the keys at `pos` as an (S,) row over the original prompt, NaN where no key was."""
@@ -336,6 +381,9 @@ class FusionCapture:
             answer=stack("answer")[:, cols] if has_answer else None,
             answer_mass=stack("answer_mass").double() if has_answer else None,
             capture_ms=r["ms"],
+            token_position=self.token,
+            token_row=stack("token_row")[:, cols] if self.token is not None else None,
+            token_column=stack("token_column")[:, cols] if self.token is not None else None,
         )
 
 
@@ -369,13 +417,21 @@ def _cached_keys(cache, layer: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def measure_fusion(
-    thinker, inputs: dict, *, has_audio: bool = True, config=None, plan=None, run: str | None = None
+    thinker,
+    inputs: dict,
+    *,
+    has_audio: bool = True,
+    config=None,
+    plan=None,
+    run: str | None = None,
+    token: int | None = None,
 ) -> FusionRecord:
     """Fusion of one clip in a run of its own: generate() for ANSWER_STEPS steps under the capture.
 
     inputs: processor inputs (batch 1); config: a SeatsConfig to measure the pruned run on its surviving tokens
     (a Pruner is attached as `Engine.run` does, with `plan` if given), None for the full run. Never call this
-    inside a timed region. Returns the FusionRecord (run = config.method, or "full").
+    inside a timed region. token: also keep this original position's row and column at every layer
+    (FusionCapture's `token`). Returns the FusionRecord (run = config.method, or "full").
     """
     from ..prune.attach import Pruner
 
@@ -386,7 +442,7 @@ def measure_fusion(
         if config is not None:
             spg = ad.inputs_seconds_per_grid(inputs) if ad.call_video_grid(inputs) is not None else 1.0
             pruner = stack.enter_context(Pruner(thinker, config, plan, seconds_per_grid=spg))
-        cap = stack.enter_context(FusionCapture(thinker, layout, pruner))
+        cap = stack.enter_context(FusionCapture(thinker, layout, pruner, token=token))
         thinker.generate(
             **inputs, **ad.generate_kwargs(has_audio), max_new_tokens=ANSWER_STEPS, do_sample=False
         )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..miniature import chat_template, offline_tokenizer, stock_processor
+
 
 def _mini_dir() -> Path:
     """The miniature's files: the copy installed with the package (seats_core/_assets/mini, see setup.py) if
@@ -25,8 +27,6 @@ def _mini_dir() -> Path:
 
 
 MINI_DIR = _mini_dir()
-# Frame budget, (min, max) LLM tokens per frame pair: the miniature is trained on 112 x 112 frames (16 tokens per
-# frame pair; at least 9), not the 7B's 128-144 (its entry in loader.BUILTINS).
 METADATA_FILE = "training.json"  # recipe, seed, data sizes, accuracy and media budget of the shipped weights
 
 # Special tokens in the order of the real Qwen2.5-Omni vocabulary (their ids differ: they follow the tiny BPE).
@@ -43,106 +43,29 @@ SPECIAL_TOKENS = [
     "<|VIDEO|>",
 ]
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'video' %}<|vision_bos|><|VIDEO|><|vision_eos|>"
-    "{% elif part['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
-    "{% elif part['type'] == 'image' %}<|vision_bos|><|IMAGE|><|vision_eos|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-_CORPUS_WORDS = (
-    "what which who when where why how is are was were the a an of in on at to from by with and or not "
-    "video audio sound tone tones beep beeps music speech voice noise silence loud quiet high low pitch "
-    "colour color red green blue yellow white black orange purple shape shapes square circle triangle bar "
-    "left right up down moves move moving appears appear disappears first second third last before after "
-    "during while screen frame clip scene answer option options question yes no one two three four five "
-    "six seven eight nine ten how many count number time seconds begin end start middle which way direction "
-    "you are a helpful assistant watch listen carefully choose the best letter A B C D E "
-    "system user assistant "
-    "what colour is the shape on screen when the high tone sounds "
-    "what colour is the shape on screen during the first second third tone "
-    "which way does the shape move when the low tone sounds "
-    "which way does the shape move during the first second third tone "
-    "how many tones are there how many high tones are there zero "
-    "what colour is the circle which way does the red green blue yellow shape move "
-    "(A) red (B) green (C) blue (D) yellow (A) left (B) right (C) up (D) down "
-    "(A) one (B) two (C) three (D) four (A) zero (B) one (C) two (D) three"
-).split()
-
-
-def _train_bpe(vocab_size: int = 600):
-    """Byte-level BPE trained on a fixed corpus: same vocab and merges on every machine."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=[],
-        show_progress=False,
-    )
-    corpus = [" ".join(_CORPUS_WORDS[i:] + _CORPUS_WORDS[:i]) for i in range(0, len(_CORPUS_WORDS), 7)]
-    corpus += [w.capitalize() + "?" for w in _CORPUS_WORDS] + [f"({c})" for c in "ABCDE"]
-    tok.train_from_iterator(corpus, trainer)
-    model = json.loads(tok.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    return model["vocab"], merges
-
-
-def offline_tokenizer(special_tokens: list[str], media_tokens: dict[str, str], chat_template: str):
-    """A Qwen2 tokenizer over the fixed-corpus BPE with a family's special tokens (no download).
-
-    special_tokens: appended to the vocabulary in order (the first is the end-of-text token); media_tokens: the
-    processor's names (image_token, audio_token, video_token, vision/audio bos/eos) -> token strings.
-    """
-    from transformers import Qwen2Tokenizer
-
-    vocab, merges = _train_bpe()
-    vocab = dict(vocab)
-    for tok in special_tokens:
-        vocab.setdefault(tok, len(vocab))
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, extra_special_tokens=dict(media_tokens))
-    tokenizer.add_special_tokens({"additional_special_tokens": special_tokens[1:]})
-    tokenizer.chat_template = chat_template
-    return tokenizer
+# The processor's media token names -> this family's strings (the chat template and the tokenizer are made from them).
+MEDIA_TOKENS = {
+    "image_token": "<|IMAGE|>",
+    "audio_token": "<|AUDIO|>",
+    "video_token": "<|VIDEO|>",
+    "vision_bos_token": "<|vision_bos|>",
+    "vision_eos_token": "<|vision_eos|>",
+    "audio_bos_token": "<|audio_bos|>",
+    "audio_eos_token": "<|audio_eos|>",
+}
+CHAT_TEMPLATE = chat_template(MEDIA_TOKENS)
 
 
 def build_tokenizer():
     """A Qwen2 tokenizer over a tiny BPE, with the Qwen2.5-Omni special tokens and chat template."""
-    media = {
-        "image_token": "<|IMAGE|>",
-        "audio_token": "<|AUDIO|>",
-        "video_token": "<|VIDEO|>",
-        "vision_bos_token": "<|vision_bos|>",
-        "vision_eos_token": "<|vision_eos|>",
-        "audio_bos_token": "<|audio_bos|>",
-        "audio_eos_token": "<|audio_eos|>",
-    }
-    return offline_tokenizer(SPECIAL_TOKENS, media, CHAT_TEMPLATE)
+    return offline_tokenizer(SPECIAL_TOKENS, MEDIA_TOKENS, CHAT_TEMPLATE)
 
 
 def build_processor(tokenizer=None):
     """The stock Qwen2.5-Omni processor assembled from default sub-processors (no download)."""
-    from transformers import (
-        Qwen2_5OmniProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-        WhisperFeatureExtractor,
-    )
+    from transformers import Qwen2_5OmniProcessor
 
-    tokenizer = tokenizer or build_tokenizer()
-    return Qwen2_5OmniProcessor(
-        image_processor=Qwen2VLImageProcessor(),
-        video_processor=Qwen2VLVideoProcessor(),
-        feature_extractor=WhisperFeatureExtractor(feature_size=128),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
-    )
+    return stock_processor(Qwen2_5OmniProcessor, tokenizer or build_tokenizer(), CHAT_TEMPLATE)
 
 
 def build_config(

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from ..qwen2_5_omni.mini import offline_tokenizer
+from ..miniature import chat_template, offline_tokenizer, stock_processor
 
 NAME = "mini-qwen3"
-# Frame budget of the miniature, (min, max) LLM tokens per frame pair: 4 x 4 (128 x 128 px frames).
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -33,48 +32,29 @@ SPECIAL_TOKENS = [
     "<|video_pad|>",
 ]
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif part['type'] == 'audio' %}<|audio_start|><|audio_pad|><|audio_end|>"
-    "{% elif part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+MEDIA_TOKENS = {
+    "image_token": "<|image_pad|>",
+    "audio_token": "<|audio_pad|>",
+    "video_token": "<|video_pad|>",
+    "vision_bos_token": "<|vision_start|>",
+    "vision_eos_token": "<|vision_end|>",
+    "audio_bos_token": "<|audio_start|>",
+    "audio_eos_token": "<|audio_end|>",
+}
+CHAT_TEMPLATE = chat_template(MEDIA_TOKENS)
 
 
 def build_tokenizer():
     """A Qwen2 tokenizer over the miniature's BPE with Qwen3-Omni's special tokens and a chat template."""
-    media = {
-        "image_token": "<|image_pad|>",
-        "audio_token": "<|audio_pad|>",
-        "video_token": "<|video_pad|>",
-        "vision_bos_token": "<|vision_start|>",
-        "vision_eos_token": "<|vision_end|>",
-        "audio_bos_token": "<|audio_start|>",
-        "audio_eos_token": "<|audio_end|>",
-    }
-    return offline_tokenizer(SPECIAL_TOKENS, media, CHAT_TEMPLATE)
+    return offline_tokenizer(SPECIAL_TOKENS, MEDIA_TOKENS, CHAT_TEMPLATE)
 
 
 def build_processor(tokenizer=None):
     """The stock Qwen3-Omni processor from default sub-processors at patch 16 (no download)."""
-    from transformers import (
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-        Qwen3OmniMoeProcessor,
-        WhisperFeatureExtractor,
-    )
+    from transformers import Qwen3OmniMoeProcessor
 
-    tokenizer = tokenizer or build_tokenizer()
-    return Qwen3OmniMoeProcessor(
-        image_processor=Qwen2VLImageProcessor(patch_size=16),
-        video_processor=Qwen2VLVideoProcessor(patch_size=16),
-        feature_extractor=WhisperFeatureExtractor(feature_size=128),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
+    return stock_processor(
+        Qwen3OmniMoeProcessor, tokenizer or build_tokenizer(), CHAT_TEMPLATE, patch_size=16
     )
 
 
