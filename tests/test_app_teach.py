@@ -48,7 +48,7 @@ def test_every_card_marks_right_or_wrong_against_the_known_option(loaded):
         assert f"parsed <b>{letter}</b>" in card
         assert ("✓ correct" in card) == (letter == entry["answer"])
         assert ("✗ wrong (correct: " + entry["answer"]) in card or "✓ correct" in card
-        assert "single run" in card  # the shipped records were timed once
+        assert "median of 5, warm-ups discarded" in card  # the shipped records: medians of 5 (issue 23)
         assert "as generate() runs it" in card and "as the paper counts" in card
     assert "fewer LLM prefill FLOPs" in page  # flops_ratio_note on the pruned cards
 
@@ -69,7 +69,11 @@ def test_disclaimer_shows_on_the_cards(loaded):
 
 def test_speed_notes_label_both_conventions_and_single_runs(loaded):
     md = loaded[1]["speed_notes"]
-    assert "**single runs**" in md
+    assert "Times are medians (median of 5, warm-ups discarded)" in md  # the examples: 5 timed runs (issue 23)
+    one = json.loads(json.dumps(loaded[0].view))
+    for run in one["runs"].values():
+        run["timing_ms"]["repeats"] = 1
+    assert "**single runs**" in present.speed_markdown(one)
     for name in loaded[0].view["runs"]["full"]["flops"]["conventions"]:
         assert f"`{name}`" in md
 

@@ -14,6 +14,7 @@ timers around hooked work) lives here too.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -45,6 +46,15 @@ class Hooks:
             module.register_forward_hook(fn, with_kwargs=with_kwargs, always_call=always_call)
         )
         return self
+
+    @contextlib.contextmanager
+    def installing(self):
+        """Register inside this block: if any registration fails, the whole set is removed (all or nothing)."""
+        try:
+            yield self
+        except BaseException:
+            self.remove()
+            raise
 
     @property
     def active(self) -> bool:

@@ -100,17 +100,14 @@ class Pruner:
     def __enter__(self) -> Pruner:
         if self._hooks.active:
             raise RuntimeError("this Pruner is already attached")
-        ad, h = self.ad, self._hooks
-        try:
+        ad = self.ad
+        with self._hooks.installing() as h:
             h.pre(ad.thinker, self._on_call).post(ad.thinker, self._after_call)
             h.pre(ad.visual, self._on_visual).pre(ad.text_model, self._on_decoder)
             if self._needs_importance:
                 h.pre(ad.vision_last_block, self._on_vision).pre(ad.audio_last_layer, self._on_audio)
             for i, layer in enumerate(ad.layers):
                 h.pre(layer, self._layer_hook(i))
-        except BaseException:
-            h.remove()
-            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from ..models.family import FamilyAdapter as OmniAdapter
+from ..models.hooks import Hooks
 from ..prune.layout import AUDIO, TEXT, VIDEO, TokenLayout, build_layout
 from .fusion import measure_fusion
 
@@ -99,15 +100,12 @@ def capture_prefill(ad: OmniAdapter, inputs: dict, **call_kwargs) -> Capture:
     def peek(module, args, kwargs):  # read (not take) the decoder's per-layer injections; the run is stock
         extras.append(ad.take_decoder_extras(kwargs)[1])
 
-    handles = [layer.register_forward_pre_hook(pre(i), with_kwargs=True) for i, layer in enumerate(ad.layers)]
-    handles.append(ad.text_model.register_forward_pre_hook(peek, with_kwargs=True))
-    handles.append(ad.layers[-1].register_forward_hook(lambda m, a, out: final.append(out)))
-    try:
-        with ad.last_position_logits():
-            ad.thinker(**inputs, **call_kwargs, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
+    with Hooks() as hooks, ad.last_position_logits():
+        for i, layer in enumerate(ad.layers):
+            hooks.pre(layer, pre(i))
+        hooks.pre(ad.text_model, peek)
+        hooks.post(ad.layers[-1], lambda m, a, out: final.append(out), with_kwargs=False)
+        ad.thinker(**inputs, **call_kwargs, use_cache=False)
     if len(hidden) != ad.num_layers or not final:
         raise RuntimeError("the prefill did not pass through every decoder layer")
     cos, sin = rope[0]

@@ -186,14 +186,10 @@ class FusionCapture:
     def __enter__(self) -> FusionCapture:
         if self._hooks.active:
             raise RuntimeError("this FusionCapture is already attached")
-        h = self._hooks
-        try:
+        with self._hooks.installing() as h:
             h.pre(self.ad.thinker, self._on_call)
             for i, layer in enumerate(self.ad.layers):
                 h.pre(layer.self_attn, self._prefill_hook(i)).post(layer.self_attn, self._answer_hook(i))
-        except BaseException:
-            h.remove()
-            raise
         return self
 
     def __exit__(self, *exc) -> None:

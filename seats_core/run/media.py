@@ -20,8 +20,9 @@ import av
 import numpy as np
 from PIL import Image
 
+# MediaConfig's defaults when no model is involved (qwen-omni-utils' rules: 28 px blocks, 128-144 tokens per frame
+# pair). A model's own budget always comes from its adapter (`FamilyAdapter.frame_budget`, via `Engine.media`).
 FACTOR = 28  # patch 14 x spatial merge 2: one 28x28 block is one LLM token per temporal grid
-# The paper's evaluation budget: 128-144 tokens per frame pair (per temporal grid of 2 frames).
 MIN_PIXELS = 128 * FACTOR * FACTOR
 MAX_PIXELS = 144 * FACTOR * FACTOR
 MAX_ASPECT_RATIO = 200  # qwen-omni-utils rejects more extreme shapes
