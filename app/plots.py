@@ -167,7 +167,7 @@ def stage_marks(
                 inside, low = where != "top", where.startswith("bottom")
                 notes.append(
                     dict(text=text, x=at, xref=xref, y=0 if low else 1, yref=f"{yref} domain", showarrow=False,
-                         font=font, xanchor="left" if inside else "center",
+                         font=font, xanchor="left",  # starts at its line: neighbours never overlap
                          yanchor="bottom" if low or not inside else "top")
                 )  # fmt: skip
         else:

@@ -50,7 +50,7 @@ EXPLORE_OUTPUTS = (
 )
 TOUR_OUTPUTS = ("tour", "tour_text", "tour_next", "tabs", "layer")
 # short: all fit a 390 px phone; each tab's id is its label (the tour opens tabs by id)
-TAB_LABELS = ("Layers", "Fusion", "Flow", "Dependency", "Speed", "Export", "About")
+TAB_LABELS = ("Layers", "Fusion", "Dependency", "Speed", "Export", "About")  # the token flow is on Layers
 NARROW_PX = 640  # below this window width the pictures are laid out for a phone
 NARROW_JS = f"() => window.innerWidth < {NARROW_PX}"
 
@@ -250,6 +250,12 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                     interactive=False,
                     elem_id="audio-overlay",
                 )
+                gr.Markdown(
+                    "**Token flow.** How many video and audio tokens each layer processes: the full model (dotted) keeps all of "
+                    "them; the pruned run (solid) and the baseline (dashed) drop them at the marked points."
+                )
+                flow = gr.Plot(show_label=False, elem_classes=["seats-plot"])
+                flow_legend = gr.Markdown()
             with gr.Tab(TAB_LABELS[1], id=TAB_LABELS[1]) as tab:
                 tabs.append(tab)
                 gr.Markdown(
@@ -285,23 +291,15 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 fusion_knockout = gr.Plot(show_label=False, elem_classes=["seats-plot"])
             with gr.Tab(TAB_LABELS[2], id=TAB_LABELS[2]) as tab:
                 tabs.append(tab)
-                gr.Markdown(
-                    "How many video and audio tokens each layer processes: the full model (dotted) keeps all of "
-                    "them; the pruned run (solid) and the baseline (dashed) drop them at the marked points."
-                )
-                flow = gr.Plot(show_label=False, elem_classes=["seats-plot"])
-                flow_legend = gr.Markdown()
-            with gr.Tab(TAB_LABELS[3], id=TAB_LABELS[3]) as tab:
-                tabs.append(tab)
                 analyze_btn = gr.Button("Run dependency analysis")
                 dependency_notes = gr.Markdown(present.dependency_markdown(None))
                 dependency = gr.Plot(show_label=False, elem_classes=["seats-plot"])
                 dependency_legend = gr.Markdown()
-            with gr.Tab(TAB_LABELS[4], id=TAB_LABELS[4]) as tab:
+            with gr.Tab(TAB_LABELS[3], id=TAB_LABELS[3]) as tab:
                 tabs.append(tab)
                 speed_notes = gr.Markdown()
                 speed = gr.Plot(show_label=False, elem_classes=["seats-plot"])
-            with gr.Tab(TAB_LABELS[5], id=TAB_LABELS[5]) as tab:
+            with gr.Tab(TAB_LABELS[4], id=TAB_LABELS[4]) as tab:
                 tabs.append(tab)
                 gr.Markdown(
                     "The run records as JSON (the same record as `python -m seats_core run --json` writes) and a "
@@ -311,7 +309,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 with gr.Row():
                     export_json = gr.File(label="JSON trace")
                     export_html = gr.File(label="HTML report")
-            with gr.Tab(TAB_LABELS[6], id=TAB_LABELS[6]) as tab:
+            with gr.Tab(TAB_LABELS[5], id=TAB_LABELS[5]) as tab:
                 tabs.append(tab)
                 gr.HTML(about.STAGE_SVG)
                 gr.Markdown(about.ABOUT_MD)
