@@ -35,6 +35,6 @@ def api_run(
     model = SERVER.model
     clip = decode(session, path, model)
     with model_failures():
-        runs, _ = compute(model, clip, q, {"method": cfg}, n_new, progress)
+        runs, _ = compute(model, clip, q, {"method": cfg}, n_new, progress, fusion=False)  # the CLI's record
     record = runs["method"]
     return record["answer"], record

@@ -55,14 +55,19 @@ NARROW_PX = 640  # below this window width the pictures are laid out for a phone
 NARROW_JS = f"() => window.innerWidth < {NARROW_PX}"
 
 
-class LayerSlider(gr.Slider):
+def layer_slider(**kw) -> gr.Slider:
     """The layer slider: a typed value beyond the model's layers is pulled into range (checks.clamped) instead
-    of Gradio's range error, which would blank every panel of the event with a red Error label."""
+    of Gradio's range error, which would blank every panel of the event with a red Error label. (Its preprocess
+    is replaced on this one instance: a gr.Slider subclass would make Gradio write a .pyi stub beside this file.)"""
+    slider = gr.Slider(**kw)
 
-    is_template = True  # the front end draws it as a gr.Slider
+    def preprocess(payload):
+        # any finite number passes (the events clamp it to the run's own depth and set the box to it);
+        # the slider's maximum here would be its initial one, not the depth a session's update set
+        return checks.clamped(payload, "the layer", 0, checks.MAX_LAYER_SETTING)
 
-    def preprocess(self, payload):
-        return checks.clamped(payload, "the layer", int(self.minimum), int(self.maximum))
+    slider.preprocess = preprocess
+    return slider
 
 
 ANALYZE_OUTPUTS = ("dependency", "dependency_notes")
@@ -86,7 +91,7 @@ CARD_CSS = """<style>
 .tab-wrapper .overflow-menu{display:none!important}
 @media (max-width:640px){
  .js-plotly-plot .modebar-container{display:none!important}
- .tab-wrapper .tab-container button{padding:4px 8px;font-size:.9em}
+ .tab-wrapper .tab-container button{padding:4px 5px;font-size:.85em}
  #layer-caption,.seats-card{font-size:.95em}
  #audio-overlay img{min-height:110px;object-fit:fill}
  #frame-overlay img,#fusion-frames img{width:100%!important;height:auto!important}
@@ -211,8 +216,13 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         rows = examples.gallery()
         with gr.Row():
             run_choice = gr.Radio([], label="Run to explore")
-            layer = LayerSlider(
-                0, 1, 0, step=1, label="Layer (Layers and Fusion tabs)", elem_id="layer-slider"
+            layer = layer_slider(
+                minimum=0,
+                maximum=1,
+                value=0,
+                step=1,
+                label="Layer (Layers and Fusion tabs)",
+                elem_id="layer-slider",
             )
 
         tabs = []
@@ -268,7 +278,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
                 )
                 fusion_source = gr.Radio(
                     [
-                        ("the question's last token (what Stage II scores with)", "last"),
+                        ("the prompt's last token (what Stage II scores with)", "last"),
                         ("the first answer token", "answer"),
                     ],
                     value="last",

@@ -81,8 +81,8 @@ def media_for(model: str | None) -> MediaConfig:
     loaded; a built-in miniature's from its config (an example shows before any model loads). The CLI, the eval
     harness and this page all end in `FamilyAdapter.frame_budget`."""
     model = model or SERVER.model
-    if SERVER.has_engine(model):
-        return get_engine(model).media(APP_MEDIA)
+    if SERVER.has_engine(model):  # loaded already: ask it (never a load from here)
+        return SERVER.engine(model).media(APP_MEDIA)
     budget = frame_budget(model)
     return (
         dataclasses.replace(APP_MEDIA, **budget) if budget is not None else get_engine(model).media(APP_MEDIA)
@@ -130,8 +130,10 @@ def run_models(
     configs: dict[str, dict | str],
     max_new_tokens: int,
     progress: Callable | None = None,
+    fusion: bool = True,
 ) -> tuple[dict[str, dict], list[str]]:
-    """Answer under each config on the decoded clip. Returns (key -> RunRecord dict or {"error"}, notes)."""
+    """Answer under each config on the decoded clip. Returns (key -> RunRecord dict or {"error"}, notes).
+    fusion: also measure each run's fusion (the Fusion tab; an untimed run of its own per config)."""
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else _noop
     if not SERVER.has_engine(model):
         report(0.0, "loading the model (first run only)")
@@ -160,7 +162,7 @@ def run_models(
                     SeatsConfig.from_dict(cfg),
                     max_new_tokens=max_new_tokens,
                     repeats=REPEATS,
-                    fusion=True,  # the Fusion tab's numbers, measured in an untimed run of its own
+                    fusion=fusion,  # the Fusion tab's numbers, measured in an untimed run of its own
                 )
         except ValueError as e:  # a method that cannot meet these settings (e.g. FastV below its floor)
             if key == "method":

@@ -135,7 +135,7 @@ def test_forged_http_inputs_are_refused_and_leak_nothing(server, fns, clip_short
         "on_check": [_check_args(stolen, forged_file), _check_args({}, passwd)],
         "on_run": [[stolen], [{"id": "made-up-run"}]],
         "on_example": [[stolen, forged_file, QUESTION]],
-        "on_explore": [[stolen, "method", 1, "waveform"], [{}, "../../victim", 1, "waveform"]],
+        "on_explore": [[stolen, "method", 1, "waveform", "last"], [{}, "../../victim", 1, "waveform", "last"]],
         "on_analyze": [[stolen, "mini"], [{}, "./my-local-model"]],
         "on_export": [[stolen], [{"id": "made-up"}]],
         "run": [[forged_file, QUESTION, "seats", "R10", 1], [passwd, QUESTION, "seats", "R10", 1]],
@@ -149,7 +149,7 @@ def test_forged_http_inputs_are_refused_and_leak_nothing(server, fns, clip_short
             assert secret_bytes[200:264].hex() not in raw and "root:x:0" not in raw, name
     # The victim's own session is untouched and still served.
     assert victim.view is not None and victim.records["method"]["answer"] is not None
-    again = http_event(url, fns["on_explore"], [{}, "method", 2, "waveform"], victim_hash)
+    again = http_event(url, fns["on_explore"], [{}, "method", 2, "waveform", "last"], victim_hash)
     assert again["success"] and again["output"]["data"][0] is not None
 
 
