@@ -93,9 +93,10 @@ STAGE_SVG = f"""
     <rect x="360" y="70" width="250" height="80" fill="#e0e7ff"/>
     <text x="485" y="105" text-anchor="middle">layers 1-{PAPER_DROPS[0]}: all kept tokens</text>
     <text x="485" y="123" text-anchor="middle">+ your question</text>
-    <rect x="615" y="82" width="110" height="56" fill="#f3e8ff" stroke="#a855f7"/>
-    <text x="670" y="104" text-anchor="middle" font-weight="bold">Stage II</text>
-    <text x="670" y="122" text-anchor="middle">drops after {"/".join(str(d) for d in PAPER_DROPS)}</text>
+    <rect x="615" y="76" width="110" height="70" fill="#f3e8ff" stroke="#a855f7"/>
+    <text x="670" y="96" text-anchor="middle" font-weight="bold">Stage II</text>
+    <text x="670" y="114" text-anchor="middle">drops after</text>
+    <text x="670" y="132" text-anchor="middle">{" / ".join(str(d) for d in PAPER_DROPS)}</text>
     <rect x="730" y="96" width="140" height="28" fill="#fee2e2" stroke="#ef4444"/>
     <text x="800" y="90" text-anchor="middle" font-weight="bold">Stage III</text>
     <text x="800" y="115" text-anchor="middle">text only from {PAPER_LATE}</text>

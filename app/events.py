@@ -312,7 +312,7 @@ def fusion_view(
     """The Fusion tab at explorer layer `layer` (decoder layer max(1, layer)) for checked values."""
     with session.lock:
         marked, analysis = session.marked, session.analysis
-    shown = present.fusion_layer(view, layer)
+    shown = present.shown_layer(view, layer)
     try:
         frames, audio, caption = present.fusion_images(
             view, key, shown, source, mode, clip, session.narrow, marked

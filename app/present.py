@@ -126,7 +126,7 @@ def fusion_of(view: dict, key: str) -> dict | None:
     return view["runs"][key].get("fusion")
 
 
-def fusion_layer(view: dict, layer: int) -> int:
+def shown_layer(view: dict, layer: int) -> int:
     """The decoder layer the Fusion view shows for explorer layer `layer` (0 = the encoders': layer 1)."""
     return max(1, min(int(layer), int(view["num_layers"])))
 
@@ -182,7 +182,7 @@ def fusion_images(
     """(frames, audio, caption) of the Fusion view: patches and sound spans filled by the attention `source`
     gives them at decoder layer `layer` (log scale), live ones outlined, pruned ones dimmed; a marked token
     (a click) outlined red, what it reads most cyan, who reads it most magenta."""
-    layer = fusion_layer(view, layer)
+    layer = shown_layer(view, layer)
     row = fusion_row(view, key, layer, source)
     run = view["runs"][key]
     alive = V.alive_at(run, layer)
@@ -254,7 +254,7 @@ def fusion_token_markdown(view: dict, key: str, layer: int, marked: dict | None)
     Stage-II rank in its window against the cut-off."""
     if not marked or marked.get("key") != key:
         return "Click a patch or a sound span to see what it attends to and what attends to it."
-    layer = fusion_layer(view, layer)
+    layer = shown_layer(view, layer)
     i = marked["index"]
     near = links(view, marked, key, layer)
     alive = V.alive_at(view["runs"][key], layer)[i]

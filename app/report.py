@@ -17,6 +17,7 @@ from PIL import Image
 from app import plots
 from app import text as T
 from app import view as V
+from seats_core.run.analysis import verdict
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#1e293b}
@@ -121,6 +122,9 @@ def build(view: dict, analysis: dict | None = None, overlays: list[tuple[str, np
             )
     if analysis:
         parts += ["<h2>Dependency analysis</h2>", _figure(plots.dependency(analysis), False)]
+        said = verdict(analysis)  # the one verdict the tour, the Dependency tab and `seats analyze` print
+        if said is not None:
+            parts.append(f"<p><b>Where fusion completes:</b> {html.escape(said.text)}</p>")
     parts.append("<h2>Configurations</h2>")
     for key in keys:
         cfg = json.dumps(view["runs"][key]["config"], indent=1)

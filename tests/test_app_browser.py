@@ -121,10 +121,16 @@ def _wait_redraw(page, before: str) -> str | None:
     return _overlay_src(page)
 
 
-def _caption_layer(page) -> int:
-    page.wait_for_timeout(300)  # the caption arrives with the picture (one event)
-    m = CAPTION.search(page.inner_text("#layer-caption"))
-    return int(m.group(1)) if m else -1
+def _caption_layer(page, expect: int | None = None) -> int:
+    """The layer the caption names; with `expect`, waits (up to CHANGE_TIMEOUT_S) for the page to render it:
+    the caption arrives in the same event as the picture but may render a moment later on a busy machine."""
+    deadline = time.monotonic() + (CHANGE_TIMEOUT_S if expect is not None else 0)
+    while True:
+        page.wait_for_timeout(300)
+        m = CAPTION.search(page.inner_text("#layer-caption"))
+        shown = int(m.group(1)) if m else -1
+        if expect is None or shown == expect or time.monotonic() > deadline:
+            return shown
 
 
 def test_example_then_scrub_changes_the_overlay(page, shots):
@@ -161,14 +167,14 @@ def test_typed_layer_and_arrow_keys_redraw_and_the_caption_names_the_layer(page)
     number.press("Enter")
     typed = _wait_redraw(page, before)
     assert typed != before, "a typed layer must redraw the picture"
-    assert _caption_layer(page) == TYPED_LAYER
+    assert _caption_layer(page, TYPED_LAYER) == TYPED_LAYER
 
     slider = page.locator("#layer-slider input[type=range]")
     slider.focus()
     slider.press("ArrowLeft")  # 21 -> 20: before the last Stage II drop, a different picture
     assert _wait_redraw(page, typed) != typed, "the arrow keys must redraw the picture"
     assert int(slider.input_value()) == TYPED_LAYER - 1
-    assert _caption_layer(page) == TYPED_LAYER - 1
+    assert _caption_layer(page, TYPED_LAYER - 1) == TYPED_LAYER - 1
 
 
 def test_every_plot_fills_its_panel_after_switching_tabs(page):

@@ -135,7 +135,10 @@ def test_forged_http_inputs_are_refused_and_leak_nothing(server, fns, clip_short
         "on_check": [_check_args(stolen, forged_file), _check_args({}, passwd)],
         "on_run": [[stolen], [{"id": "made-up-run"}]],
         "on_example": [[stolen, forged_file, QUESTION]],
-        "on_explore": [[stolen, "method", 1, "waveform", "last"], [{}, "../../victim", 1, "waveform", "last"]],
+        "on_explore": [
+            [stolen, "method", 1, "waveform", "last"],
+            [{}, "../../victim", 1, "waveform", "last"],
+        ],
         "on_analyze": [[stolen, "mini"], [{}, "./my-local-model"]],
         "on_export": [[stolen], [{"id": "made-up"}]],
         "run": [[forged_file, QUESTION, "seats", "R10", 1], [passwd, QUESTION, "seats", "R10", 1]],

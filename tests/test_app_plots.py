@@ -68,7 +68,9 @@ def test_heatmaps_have_colour_scales_and_figures_autosize(shipped):
     dep = plots.dependency(analysis, view["runs"]["method"])
     heatmaps = [t for t in dep.data if t.type == "heatmap"]
     assert len(heatmaps) == 2 and all(t.showscale for t in heatmaps)
-    assert heatmaps[0].colorbar.y > heatmaps[1].colorbar.y and heatmaps[0].colorbar.x < 1.1  # each by its own row
+    assert (
+        heatmaps[0].colorbar.y > heatmaps[1].colorbar.y and heatmaps[0].colorbar.x < 1.1
+    )  # each by its own row
     figs = [
         plots.token_flow(view),
         plots.stage_strip(view, "method", 1),

@@ -69,7 +69,9 @@ def test_disclaimer_shows_on_the_cards(loaded):
 
 def test_speed_notes_label_both_conventions_and_single_runs(loaded):
     md = loaded[1]["speed_notes"]
-    assert "Times are medians (median of 5, warm-ups discarded)" in md  # the examples: 5 timed runs (issue 23)
+    assert (
+        "Times are medians (median of 5, warm-ups discarded)" in md
+    )  # the examples: 5 timed runs (issue 23)
     one = json.loads(json.dumps(loaded[0].view))
     for run in one["runs"].values():
         run["timing_ms"]["repeats"] = 1
