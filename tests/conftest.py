@@ -85,3 +85,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(
                 pytest.mark.skip(reason="needs Qwen/Qwen2.5-Omni-3B in the local Hugging Face cache")
             )
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (.ci/run installs it); browser tests skip without it
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for one test module (Playwright driving Debian's chromium)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()

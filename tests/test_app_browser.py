@@ -17,9 +17,9 @@ import pytest
 
 from app import events, examples
 from app.ui import TAB_LABELS
+from tests.conftest import CHROMIUM
 from tests.helpers import launch_app
 
-CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 120_000
 CHANGE_TIMEOUT_S = 60
 SLOW_LOAD_S = 1.5  # an example load made this slow, to click another during it
@@ -45,15 +45,6 @@ def url():
     demo = launch_app("seats_app_browser")
     yield demo.local_url
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

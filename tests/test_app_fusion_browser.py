@@ -15,9 +15,9 @@ import pytest
 
 from app import examples
 from app.ui import TAB_LABELS
+from tests.conftest import CHROMIUM
 from tests.helpers import launch_app
 
-CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 40_000
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -36,15 +36,6 @@ def url():
     demo = launch_app("seats_app_fusion_browser")
     yield demo.local_url
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
