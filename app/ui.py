@@ -20,6 +20,7 @@ from app import about, api, checks, events, examples, plots, present, tour, work
 from app.checks import ADVANCED_DEFAULTS
 from app.files import WORKSPACE
 from app.server import SERVER
+from app.widgets import LayerSlider
 from seats_core.prune.config import METHODS
 
 MODEL_QUEUE = "model"
@@ -53,21 +54,6 @@ TOUR_OUTPUTS = ("tour", "tour_text", "tour_next", "tabs", "layer")
 TAB_LABELS = ("Layers", "Fusion", "Dependency", "Speed", "Export", "About")  # the token flow is on Layers
 NARROW_PX = 640  # below this window width the pictures are laid out for a phone
 NARROW_JS = f"() => window.innerWidth < {NARROW_PX}"
-
-
-def layer_slider(**kw) -> gr.Slider:
-    """The layer slider: a typed value beyond the model's layers is pulled into range (checks.clamped) instead
-    of Gradio's range error, which would blank every panel of the event with a red Error label. (Its preprocess
-    is replaced on this one instance: a gr.Slider subclass would make Gradio write a .pyi stub beside this file.)"""
-    slider = gr.Slider(**kw)
-
-    def preprocess(payload):
-        # any finite number passes (the events clamp it to the run's own depth and set the box to it);
-        # the slider's maximum here would be its initial one, not the depth a session's update set
-        return checks.clamped(payload, "the layer", 0, checks.MAX_LAYER_SETTING)
-
-    slider.preprocess = preprocess
-    return slider
 
 
 ANALYZE_OUTPUTS = ("dependency", "dependency_notes")
@@ -216,7 +202,7 @@ def build_demo(gpu: Callable[[Callable], Callable] = lambda f: f) -> gr.Blocks:
         rows = examples.gallery()
         with gr.Row():
             run_choice = gr.Radio([], label="Run to explore")
-            layer = layer_slider(
+            layer = LayerSlider(
                 minimum=0,
                 maximum=1,
                 value=0,

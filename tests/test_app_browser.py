@@ -168,6 +168,16 @@ def test_typed_layer_and_arrow_keys_redraw_and_the_caption_names_the_layer(page)
     assert _caption_layer(page, TYPED_LAYER - 1) == TYPED_LAYER - 1
 
 
+def test_a_layer_beyond_the_model_is_drawn_at_the_last_one(page):
+    """Typing 99 into the layer box of a 28-layer run: no range error anywhere, the box and the caption say 28."""
+    number = page.locator("#layer-slider input[type=number]")
+    number.fill("99")
+    number.press("Enter")
+    assert _caption_layer(page, 28) == 28
+    assert number.input_value() == "28"
+    assert page.locator(".error, .toast-body.error").count() == 0
+
+
 def test_every_plot_fills_its_panel_after_switching_tabs(page):
     for name in TAB_LABELS[1:4]:  # the plots were drawn while these tabs were hidden
         page.get_by_role("tab", name=name).click()
