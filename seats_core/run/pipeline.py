@@ -43,7 +43,6 @@ class Prepared:
     question: str
     inputs: dict
     media: MediaConfig
-    decode_ms: float
     processor_ms: float
 
 
@@ -134,7 +133,7 @@ class Engine:
         for k in self.adapter.float_input_names:  # pixels and log-mel features in the model's dtype
             if k in inputs:
                 inputs[k] = inputs[k].to(self.model.dtype)
-        return Prepared(clip, question, inputs, clip.media, clip.decode_ms, (t2 - t1) * 1e3)
+        return Prepared(clip, question, inputs, clip.media, (t2 - t1) * 1e3)
 
     @torch.inference_mode()
     def run(
@@ -210,7 +209,7 @@ class Engine:
         }
         decode_ms = timing["decode"]
         timing.update(
-            media_decode=round(prep.decode_ms, 3),
+            media_decode=round(prep.clip.decode_ms, 3),
             processor=round(prep.processor_ms, 3),
             decode_tokens_per_s=round((n_new - 1) / (decode_ms / 1e3), 3)
             if n_new > 1 and decode_ms > 0
