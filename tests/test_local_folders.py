@@ -13,6 +13,7 @@ import json
 import pytest
 from gradio_client import Client, handle_file
 
+from app.server import SERVER
 from seats_core.cli import cli
 from seats_core.data import synth
 from seats_core.data.benchmark_folders import write_benchmark
@@ -82,6 +83,7 @@ def test_the_explorer_runs_a_folder_as_the_cli_does(folder, clip, cli_record, mo
     geometry and the same kept tokens as the CLI for the same clip and settings."""
     name, path = folder
     monkeypatch.setenv("SEATS_MODEL", path)
+    served = (SERVER.model, SERVER.deployment)  # app.py configures the process's one server: restored after
     demo = launch_app("seats_app_folder_" + name.replace("-", "_"))
     try:
         answer, record = Client(demo.local_url, verbose=False).predict(
@@ -89,6 +91,7 @@ def test_the_explorer_runs_a_folder_as_the_cli_does(folder, clip, cli_record, mo
         )
     finally:
         demo.close()
+        SERVER.configure(*served)
     assert record["model"] == path
     _check_geometry(record, BLOCK[name])
     assert record["geometry"] == cli_record["geometry"]
